@@ -1,0 +1,8 @@
+module switchboard.dev/e2e
+
+go 1.26.7
+
+replace (
+	switchboard.dev/pkg => ../pkg
+	switchboard.dev/proto => ../proto
+)
