@@ -44,7 +44,10 @@ type Options struct {
 	// Register adds the service's gRPC implementations.
 	Register func(*grpc.Server)
 	// HTTP builds the HTTP handler once the gRPC listener is bound; it gets
-	// the gRPC address so that a grpc-gateway mux can dial it.
+	// the gRPC address so that a grpc-gateway mux can dial it. Its context
+	// outlives the run context and ends only after shutdown has drained
+	// in-flight HTTP requests, so a mux dialled with it keeps working while
+	// they finish.
 	HTTP func(ctx context.Context, grpcAddr string) (http.Handler, error)
 	// OnShutdown runs when the servers stop accepting, before in-flight
 	// requests are drained. Long-lived streams should end themselves here.
@@ -82,8 +85,11 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 
 	var hsrv *http.Server
 	var hlis net.Listener
+	// Detached on purpose: see Options.HTTP.
+	httpCtx, cancelHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHTTP()
 	if opts.HTTPAddr != "" {
-		if hsrv, hlis, err = listenHTTP(ctx, opts, glis.Addr().String()); err != nil {
+		if hsrv, hlis, err = listenHTTP(httpCtx, opts, glis.Addr().String()); err != nil {
 			glis.Close()
 			return err
 		}

@@ -1,0 +1,71 @@
+// Package gateway is Switchboard's edge: it terminates MCP connections
+// (Streamable HTTP) and turns every MCP message into gRPC calls to the
+// session service and the registry. It keeps no state of its own.
+//
+// Usage:
+//
+//	var cfg gateway.Config
+//	l := config.NewLoader("gateway", "SWITCHBOARD_GATEWAY_")
+//	cfg.Load(l)
+//	_ = l.Parse(os.Args[1:])
+//	_ = cfg.Validate()
+//	err := gateway.Run(ctx, logger, cfg)
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"switchboard.dev/pkg/serve"
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// Path is where the MCP endpoint is served.
+const Path = "/mcp"
+
+// clientServiceConfig spreads calls over every address a target resolves
+// to, so that "dns:///session:7100" balances across session replicas.
+const clientServiceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
+// Run serves the gateway until ctx is cancelled, then shuts down in stages.
+func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
+	sconn, err := dial(cfg.SessionAddr)
+	if err != nil {
+		return fmt.Errorf("dial session service: %w", err)
+	}
+	defer sconn.Close()
+	rconn, err := dial(cfg.RegistryAddr)
+	if err != nil {
+		return fmt.Errorf("dial registry: %w", err)
+	}
+	defer rconn.Close()
+
+	h := NewHandler(log, &cfg, sessionv1.NewSessionServiceClient(sconn),
+		registryv1.NewRegistryServiceClient(rconn))
+	mux := http.NewServeMux()
+	mux.Handle(Path, h)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	return serve.Run(ctx, log, serve.Options{
+		Name:            "gateway",
+		GRPCAddr:        cfg.GRPCAddr,
+		HTTPAddr:        cfg.HTTPAddr,
+		HTTP:            func(context.Context, string) (http.Handler, error) { return mux, nil },
+		OnShutdown:      h.Close,
+		DrainDelay:      cfg.DrainDelay,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}
+
+func dial(target string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(clientServiceConfig))
+}

@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// Header names of the Streamable HTTP transport.
+const (
+	headerSessionID       = "Mcp-Session-Id"
+	headerProtocolVersion = "Mcp-Protocol-Version"
+)
+
+// Handler serves the MCP Streamable HTTP transport (2025-11-25,
+// Transports) on one endpoint. It holds no session state: every request
+// reads its session from the session service, so any replica serves any
+// request of any session.
+type Handler struct {
+	cfg      *Config
+	log      *slog.Logger
+	sessions sessionv1.SessionServiceClient
+	registry registryv1.RegistryServiceClient
+
+	// closing is closed at shutdown; open streams end when it is.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// NewHandler returns a handler that keeps sessions in sessions and routes
+// catalogue requests to registry. cfg must have been validated.
+func NewHandler(log *slog.Logger, cfg *Config, sessions sessionv1.SessionServiceClient,
+	registry registryv1.RegistryServiceClient) *Handler {
+	return &Handler{
+		cfg: cfg, log: log, sessions: sessions, registry: registry,
+		closing: make(chan struct{}),
+	}
+}
+
+// Close ends every open stream; the gateway calls it at shutdown so that
+// clients reconnect to another replica.
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if herr := h.checkPeer(r); herr != nil {
+		h.refuse(w, r, herr, nil)
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		h.post(w, r)
+	case http.MethodGet:
+		h.get(w, r)
+	case http.MethodDelete:
+		h.delete(w, r)
+	default:
+		h.refuse(w, r, errMethodNotAllowed(), nil)
+	}
+}
+
+// checkPeer applies the DNS-rebinding defences to every request.
+func (h *Handler) checkPeer(r *http.Request) *httpError {
+	if !originAllowed(r.Header.Get("Origin"), h.cfg.AllowedOrigins) {
+		return errForbiddenOrigin
+	}
+	if !hostAllowed(r.Host, h.cfg.AllowedHosts) {
+		return errForbiddenHost
+	}
+	return nil
+}
+
+// refuse answers a request with an HTTP error and logs why.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *httpError, id json.RawMessage) {
+	h.log.Info("request refused", "method", r.Method, "status", e.status,
+		"reason", e.rpc.Message, "session_id", r.Header.Get(headerSessionID))
+	if e.allow != "" {
+		w.Header().Set("Allow", e.allow)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	w.Write(response(id, nil, e.rpc))
+}
+
+// checkVersion validates the MCP-Protocol-Version header of a request that
+// belongs to a session. A missing header means 2025-03-26.
+func checkVersion(r *http.Request) *httpError {
+	v := r.Header.Get(headerProtocolVersion)
+	if v == "" || versionSupported(v) {
+		return nil
+	}
+	return errBadProtocolVersion(v)
+}
+
+// session renews and returns the request's session.
+func (h *Handler) session(ctx context.Context, r *http.Request) (*sessionv1.Session, *httpError) {
+	id := r.Header.Get(headerSessionID)
+	if id == "" {
+		return nil, errMissingSession
+	}
+	resp, err := h.sessions.RenewSession(ctx, &sessionv1.RenewSessionRequest{Id: id})
+	if err != nil {
+		herr := sessionError(err)
+		if herr == errBackend {
+			h.log.Error("renew session", "session_id", id, "err", err)
+		}
+		return nil, herr
+	}
+	return resp.GetSession(), nil
+}
+
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, errTooLarge
+		}
+		return nil, newHTTPError(http.StatusBadRequest, codeTransport, "bad request: reading body failed")
+	}
+	return body, nil
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	if !isJSONContent(r) {
+		h.refuse(w, r, errUnsupportedMedia, nil)
+		return
+	}
+	wantJSON, wantSSE := accepts(r.Header.Values("Accept"))
+	if !wantJSON && !wantSSE {
+		h.refuse(w, r, errNotAcceptable, nil)
+		return
+	}
+	body, herr := h.readBody(w, r)
+	if herr != nil {
+		h.refuse(w, r, herr, nil)
+		return
+	}
+	msg, err := parseMessage(body)
+	if err != nil {
+		var id json.RawMessage
+		if msg != nil {
+			id = msg.ID
+		}
+		h.refuse(w, r, fromRPC(err.(*rpcError)), id)
+		return
+	}
+	out := replier{w: w, json: wantJSON}
+	if msg.kind == kindRequest && *msg.Method == "initialize" {
+		h.initialize(r.Context(), out, msg)
+		return
+	}
+	if herr := checkVersion(r); herr != nil {
+		h.refuse(w, r, herr, msg.ID)
+		return
+	}
+	sess, herr := h.session(r.Context(), r)
+	if herr != nil {
+		h.refuse(w, r, herr, msg.ID)
+		return
+	}
+	switch msg.kind {
+	case kindNotification:
+		h.notify(r.Context(), sess, msg)
+		w.WriteHeader(http.StatusAccepted)
+	case kindResponse:
+		// Answers to server-to-client requests; the gateway sends none yet.
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		result, err := h.dispatch(r.Context(), sess, msg)
+		out.reply(msg.ID, result, err)
+	}
+}
+
+// replier writes the answer to one request as JSON or as a one-event SSE
+// stream, whichever the client accepts (JSON preferred: it is cheaper).
+type replier struct {
+	w    http.ResponseWriter
+	json bool
+	// sessionID, when set, is sent as Mcp-Session-Id.
+	sessionID string
+}
+
+func (o replier) reply(id json.RawMessage, result any, err error) {
+	var rerr *rpcError
+	if err != nil {
+		rerr = methodError(err)
+	}
+	body := response(id, result, rerr)
+	if o.sessionID != "" {
+		o.w.Header().Set(headerSessionID, o.sessionID)
+	}
+	if o.json {
+		o.w.Header().Set("Content-Type", "application/json")
+		o.w.WriteHeader(http.StatusOK)
+		o.w.Write(body)
+		return
+	}
+	if s, err := startSSE(o.w); err == nil {
+		s.event("", body)
+	}
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	if _, sse := accepts(r.Header.Values("Accept")); !sse {
+		h.refuse(w, r, errNotAcceptableSSE, nil)
+		return
+	}
+	if herr := checkVersion(r); herr != nil {
+		h.refuse(w, r, herr, nil)
+		return
+	}
+	sess, herr := h.session(r.Context(), r)
+	if herr != nil {
+		h.refuse(w, r, herr, nil)
+		return
+	}
+	select {
+	case <-h.closing:
+		h.refuse(w, r, errShuttingDown, nil)
+		return
+	default:
+	}
+	s, err := startSSE(w)
+	if err != nil {
+		return
+	}
+	h.log.Debug("stream opened", "session_id", sess.GetId())
+	h.heartbeat(r.Context(), s)
+	h.log.Debug("stream closed", "session_id", sess.GetId())
+}
+
+// heartbeat keeps an idle stream open until the client leaves or the
+// gateway shuts down.
+func (h *Handler) heartbeat(ctx context.Context, s *sseWriter) {
+	t := time.NewTicker(h.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.closing:
+			return
+		case <-t.C:
+			if s.comment("heartbeat") != nil {
+				return
+			}
+		}
+	}
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	if herr := checkVersion(r); herr != nil {
+		h.refuse(w, r, herr, nil)
+		return
+	}
+	id := r.Header.Get(headerSessionID)
+	if id == "" {
+		h.refuse(w, r, errMissingSession, nil)
+		return
+	}
+	_, err := h.sessions.DeleteSession(r.Context(), &sessionv1.DeleteSessionRequest{Id: id})
+	if err != nil {
+		h.refuse(w, r, sessionError(err), nil)
+		return
+	}
+	h.log.Info("session deleted", "session_id", id)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestAccepts(t *testing.T) {
+	tests := []struct {
+		header         string
+		json, sse      bool
+		absentAsHeader bool
+	}{
+		{header: "application/json, text/event-stream", json: true, sse: true},
+		{header: "text/event-stream, application/json", json: true, sse: true},
+		{header: "application/json", json: true},
+		{header: "text/event-stream", sse: true},
+		{header: "*/*", json: true, sse: true},
+		{header: "application/*", json: true},
+		{header: "text/*", sse: true},
+		{header: "text/html", json: false, sse: false},
+		{header: "application/json;q=0, text/event-stream", sse: true},
+		{header: "application/json; charset=utf-8", json: true},
+		{header: "garbage;;;", json: false},
+		{absentAsHeader: true, json: true, sse: true},
+	}
+	for _, tt := range tests {
+		var h []string
+		if !tt.absentAsHeader {
+			h = []string{tt.header}
+		}
+		json, sse := accepts(h)
+		if json != tt.json || sse != tt.sse {
+			t.Errorf("accepts(%q) = %v, %v; want %v, %v", tt.header, json, sse, tt.json, tt.sse)
+		}
+	}
+}
+
+func TestOriginAllowed(t *testing.T) {
+	tests := []struct {
+		origin  string
+		allowed []string
+		want    bool
+	}{
+		{"", nil, true},
+		{"http://localhost:6274", nil, true},
+		{"http://127.0.0.1", nil, true},
+		{"https://[::1]:8443", nil, true},
+		{"http://evil.example", nil, false},
+		{"http://localhost.evil.example", nil, false},
+		{"null", nil, false},
+		{"https://app.example", []string{"https://app.example"}, true},
+		{"https://APP.example", []string{"https://app.example"}, true},
+		{"http://localhost:1", []string{"https://app.example"}, false},
+		{"http://anything", []string{"*"}, true},
+	}
+	for _, tt := range tests {
+		if got := originAllowed(tt.origin, tt.allowed); got != tt.want {
+			t.Errorf("originAllowed(%q, %q) = %v, want %v", tt.origin, tt.allowed, got, tt.want)
+		}
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	loop := []string{"localhost", "127.0.0.1", "::1"}
+	tests := []struct {
+		host    string
+		allowed []string
+		want    bool
+	}{
+		{"localhost:8080", loop, true},
+		{"127.0.0.1:8080", loop, true},
+		{"[::1]:8080", loop, true},
+		{"127.0.0.1", loop, true},
+		{"evil.example:8080", loop, false},
+		{"evil.example", nil, true},
+		{"mcp.example", []string{"*"}, true},
+	}
+	for _, tt := range tests {
+		if got := hostAllowed(tt.host, tt.allowed); got != tt.want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestIsJSONContent(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json":                true,
+		"application/json; charset=utf-8": true,
+		"Application/JSON":                true,
+		"text/plain":                      false,
+		"":                                false,
+		"application/json-seq":            false,
+	} {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader("{}"))
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		if got := isJSONContent(r); got != want {
+			t.Errorf("isJSONContent(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	for req, want := range map[string]string{
+		"2025-11-25": "2025-11-25",
+		"2025-06-18": "2025-06-18",
+		"2025-03-26": "2025-03-26",
+		"2024-11-05": "2024-11-05",
+		"2099-01-01": latestVersion,
+		"":           latestVersion,
+	} {
+		if got := negotiate(req); got != want {
+			t.Errorf("negotiate(%q) = %q, want %q", req, got, want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := Config{HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0.1:8081", SessionAddr: "s",
+		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if len(c.AllowedHosts) == 0 {
+		t.Error("loopback address should default AllowedHosts to loopback names")
+	}
+	bad := Config{HTTPAddr: "nope", GRPCAddr: "127.0.0.1:1", MaxBodyBytes: 1,
+		AllowedOrigins: []string{"not-a-url"}}
+	err := bad.Validate()
+	for _, field := range []string{"http-addr", "session-addr", "registry-addr", "max-body-bytes",
+		"heartbeat-interval", "allowed-origins"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate() = %v, want it to name %s", err, field)
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+
+	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// methodFunc runs one MCP request inside a session. It returns a value to
+// encode as the result, or an error for methodError to map.
+type methodFunc func(h *Handler, ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error)
+
+var methods = map[string]methodFunc{
+	"ping":       (*Handler).ping,
+	"tools/list": (*Handler).listTools,
+	"tools/call": (*Handler).callTool,
+}
+
+func (h *Handler) dispatch(ctx context.Context, s *sessionv1.Session, m *message) (any, error) {
+	f, ok := methods[*m.Method]
+	if !ok {
+		return nil, newRPCError(codeMethodNotFound, "method not found: "+quote(*m.Method))
+	}
+	return f(h, ctx, s, m.Params)
+}
+
+// notify handles a client notification. Notifications get no answer, so
+// failures are only logged.
+func (h *Handler) notify(ctx context.Context, s *sessionv1.Session, m *message) {
+	switch *m.Method {
+	case "notifications/initialized":
+		if s.GetInitialized() {
+			return
+		}
+		initialized := true
+		_, err := h.sessions.UpdateSession(ctx, &sessionv1.UpdateSessionRequest{
+			Id: s.GetId(), Initialized: &initialized,
+		})
+		if err != nil {
+			h.log.Warn("mark session initialized", "session_id", s.GetId(), "err", err)
+		}
+	}
+}
+
+type initializeParams struct {
+	ProtocolVersion string          `json:"protocolVersion"`
+	Capabilities    json.RawMessage `json:"capabilities"`
+	ClientInfo      json.RawMessage `json:"clientInfo"`
+}
+
+type initializeResult struct {
+	ProtocolVersion string         `json:"protocolVersion"`
+	Capabilities    map[string]any `json:"capabilities"`
+	ServerInfo      implementation `json:"serverInfo"`
+}
+
+type implementation struct {
+	Name    string `json:"name"`
+	Title   string `json:"title,omitempty"`
+	Version string `json:"version"`
+}
+
+// initialize negotiates the protocol revision and creates the session
+// (2025-11-25, Lifecycle, Initialization). The session id travels in the
+// Mcp-Session-Id header of the answer.
+func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
+	var p initializeParams
+	if err := decodeParams(m.Params, &p); err != nil {
+		out.reply(m.ID, nil, err)
+		return
+	}
+	if p.ProtocolVersion == "" {
+		out.reply(m.ID, nil, newRPCError(codeInvalidParams, "invalid params: protocolVersion is required"))
+		return
+	}
+	if err := requireObject("clientInfo", p.ClientInfo); err != nil {
+		out.reply(m.ID, nil, err)
+		return
+	}
+	if err := requireObject("capabilities", p.Capabilities); err != nil {
+		out.reply(m.ID, nil, err)
+		return
+	}
+	version := negotiate(p.ProtocolVersion)
+	resp, err := h.sessions.CreateSession(ctx, &sessionv1.CreateSessionRequest{
+		ProtocolVersion:        version,
+		ClientInfoJson:         string(p.ClientInfo),
+		ClientCapabilitiesJson: string(p.Capabilities),
+	})
+	if err != nil {
+		h.log.Error("create session", "err", err)
+		out.reply(m.ID, nil, err)
+		return
+	}
+	id := resp.GetSession().GetId()
+	h.log.Info("session created", "session_id", id, "protocol_version", version)
+	out.sessionID = id
+	out.reply(m.ID, initializeResult{
+		ProtocolVersion: version,
+		Capabilities:    map[string]any{"tools": map[string]any{"listChanged": false}},
+		ServerInfo:      implementation{Name: serverName, Title: serverTitle, Version: serverVersion},
+	}, nil)
+}
+
+// requireObject checks that an optional params member, when present, is a
+// JSON object.
+func requireObject(name string, raw json.RawMessage) error {
+	if len(raw) == 0 || raw[0] == '{' {
+		return nil
+	}
+	return newRPCError(codeInvalidParams, "invalid params: "+name+" must be an object")
+}
+
+func (h *Handler) ping(context.Context, *sessionv1.Session, json.RawMessage) (any, error) {
+	return struct{}{}, nil
+}
+
+type listParams struct {
+	Cursor *string `json:"cursor"`
+}
+
+// tool is an MCP Tool as the gateway emits it. Raw members are copied
+// verbatim from the provider's declaration.
+type tool struct {
+	Name         string          `json:"name"`
+	Title        string          `json:"title,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"inputSchema"`
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	Annotations  json.RawMessage `json:"annotations,omitempty"`
+	Icons        json.RawMessage `json:"icons,omitempty"`
+	Execution    json.RawMessage `json:"execution,omitempty"`
+	Meta         json.RawMessage `json:"_meta,omitempty"`
+}
+
+type listToolsResult struct {
+	Tools      []tool `json:"tools"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+func (h *Handler) listTools(ctx context.Context, _ *sessionv1.Session, params json.RawMessage) (any, error) {
+	var p listParams
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	req := &registryv1.ListToolsRequest{}
+	if p.Cursor != nil {
+		if *p.Cursor == "" {
+			return nil, newRPCError(codeInvalidParams, "invalid params: invalid cursor")
+		}
+		req.PageToken = *p.Cursor
+	}
+	resp, err := h.registry.ListTools(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := listToolsResult{Tools: make([]tool, 0, len(resp.GetTools())), NextCursor: resp.GetNextPageToken()}
+	for _, ct := range resp.GetTools() {
+		out.Tools = append(out.Tools, toolFromProto(ct.GetTool()))
+	}
+	return out, nil
+}
+
+func toolFromProto(t *providerv1.Tool) tool {
+	schema := raw(t.GetInputSchemaJson())
+	if schema == nil {
+		schema = json.RawMessage(`{"type":"object"}`)
+	}
+	return tool{
+		Name:         t.GetName(),
+		Title:        t.GetTitle(),
+		Description:  t.GetDescription(),
+		InputSchema:  schema,
+		OutputSchema: raw(t.GetOutputSchemaJson()),
+		Annotations:  raw(t.GetAnnotationsJson()),
+		Icons:        raw(t.GetIconsJson()),
+		Execution:    raw(t.GetExecutionJson()),
+		Meta:         raw(t.GetMetaJson()),
+	}
+}
+
+// raw turns a JSON text field into a RawMessage, nil when empty.
+func raw(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+type callParams struct {
+	Name      *string         `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Meta      json.RawMessage `json:"_meta"`
+}
+
+// callResult is an MCP CallToolResult.
+type callResult struct {
+	Content           json.RawMessage `json:"content"`
+	StructuredContent json.RawMessage `json:"structuredContent,omitempty"`
+	IsError           bool            `json:"isError,omitempty"`
+	Meta              json.RawMessage `json:"_meta,omitempty"`
+}
+
+func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
+	var p callParams
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if p.Name == nil || *p.Name == "" {
+		return nil, newRPCError(codeInvalidParams, "invalid params: name is required")
+	}
+	if len(p.Arguments) > 0 && string(p.Arguments) != "null" && p.Arguments[0] != '{' {
+		return nil, newRPCError(codeInvalidParams, "invalid params: arguments must be an object")
+	}
+	if err := requireObject("_meta", p.Meta); err != nil {
+		return nil, err
+	}
+	res, err := h.runTool(ctx, &registryv1.CallToolRequest{
+		Name:          *p.Name,
+		ArgumentsJson: string(nullToEmpty(p.Arguments)),
+		MetaJson:      string(p.Meta),
+		SessionId:     s.GetId(),
+	})
+	if err != nil {
+		if msg, ok := toolFailure(err); ok {
+			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", *p.Name, "err", err)
+			return errorResult(msg), nil
+		}
+		return nil, err
+	}
+	return resultFromProto(res), nil
+}
+
+// runTool calls the tool through the registry and waits for its result.
+func (h *Handler) runTool(ctx context.Context, req *registryv1.CallToolRequest) (*providerv1.ToolResult, error) {
+	stream, err := h.registry.CallTool(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, newRPCError(codeInternalError, "internal error: tool call ended without a result")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if res := msg.GetResult(); res != nil {
+			return res, nil
+		}
+	}
+}
+
+func nullToEmpty(b json.RawMessage) json.RawMessage {
+	if string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+func resultFromProto(r *providerv1.ToolResult) callResult {
+	content := raw(r.GetContentJson())
+	if content == nil {
+		content = json.RawMessage("[]")
+	}
+	return callResult{
+		Content:           content,
+		StructuredContent: raw(r.GetStructuredContentJson()),
+		IsError:           r.GetIsError(),
+		Meta:              raw(r.GetMetaJson()),
+	}
+}
+
+// errorResult reports a tool execution failure to the model.
+func errorResult(msg string) callResult {
+	content, _ := json.Marshal([]map[string]string{{"type": "text", "text": msg}})
+	return callResult{Content: content, IsError: true}
+}

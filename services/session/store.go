@@ -1,0 +1,219 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"switchboard.dev/pkg/redisx"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// MaxIDLen is the length of the longest session id the store accepts.
+const MaxIDLen = 128
+
+// NewID returns a fresh session id: 24 bytes from crypto/rand (192 bits)
+// in unpadded base64url, which is 32 visible-ASCII characters that need
+// no escaping in a URL path or an HTTP header.
+func NewID() string {
+	b := make([]byte, 24)
+	rand.Read(b) // Never fails: the runtime crashes instead.
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CheckID returns an error wrapping ErrInvalidID unless id is 1 to
+// MaxIDLen characters of visible ASCII (0x21 to 0x7E), the alphabet MCP
+// allows in Mcp-Session-Id.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	case len(id) > MaxIDLen:
+		return fmt.Errorf("%w: longer than %d characters", ErrInvalidID, MaxIDLen)
+	}
+	for i := range len(id) {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: byte 0x%02x at offset %d is not visible ASCII",
+				ErrInvalidID, c, i)
+		}
+	}
+	return nil
+}
+
+// Store keeps sessions in Redis. A session is a hash at
+// redisx.Tag(namespace, id)+":session" whose fields are named after the
+// Session fields, with a PEXPIRE of the session TTL. expire_time is not
+// stored: it is derived from the key's PTTL on every read.
+//
+// Every call that takes an id checks it with CheckID before touching Redis.
+type Store struct {
+	rdb redis.UniversalClient
+	ns  string
+	ttl time.Duration
+}
+
+// NewStore returns a store writing under namespace whose sessions live
+// for ttl after their last renewal.
+func NewStore(rdb redis.UniversalClient, namespace string, ttl time.Duration) *Store {
+	return &Store{rdb: rdb, ns: namespace, ttl: ttl}
+}
+
+// keySuffixes lists the suffix of every per-session key, the session hash
+// first. A new per-session key must be added here, so that renewals slide
+// its expiry and DeleteSession removes it.
+var keySuffixes = []string{":session"}
+
+// keys returns every key of session id. They share one hash tag, so the
+// scripts below, which touch them together, also run on Redis Cluster.
+func (s *Store) keys(id string) []string {
+	tag := redisx.Tag(s.ns, id)
+	keys := make([]string, len(keySuffixes))
+	for i, suffix := range keySuffixes {
+		keys[i] = tag + suffix
+	}
+	return keys
+}
+
+// Create stores a new session with a fresh id.
+func (s *Store) Create(ctx context.Context, req *sessionv1.CreateSessionRequest) (
+	*sessionv1.Session, error,
+) {
+	if err := checkObject("client_info_json", req.GetClientInfoJson()); err != nil {
+		return nil, err
+	}
+	if err := checkObject("client_capabilities_json", req.GetClientCapabilitiesJson()); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	sess := &sessionv1.Session{
+		Id:                     NewID(),
+		ProtocolVersion:        req.GetProtocolVersion(),
+		ClientInfoJson:         req.GetClientInfoJson(),
+		ClientCapabilitiesJson: req.GetClientCapabilitiesJson(),
+		CreateTime:             timestamppb.New(now),
+		ExpireTime:             timestamppb.New(now.Add(s.ttl)),
+	}
+	key := s.keys(sess.Id)[0]
+	// MULTI/EXEC: a session never exists without its expiry.
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, encode(sess))
+		p.PExpire(ctx, key, s.ttl)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+// Get reads a session without extending its life.
+func (s *Store) Get(ctx context.Context, id string) (*sessionv1.Session, error) {
+	sess, err := s.eval(ctx, readScript, id)
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	return sess, nil
+}
+
+// Renew reads a session and slides its expiry to a full TTL from now.
+func (s *Store) Renew(ctx context.Context, id string) (*sessionv1.Session, error) {
+	sess, err := s.eval(ctx, touchScript, id, s.ttl.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("renew session: %w", err)
+	}
+	return sess, nil
+}
+
+// Update sets the fields present in req and slides the session's expiry,
+// like Renew.
+func (s *Store) Update(ctx context.Context, req *sessionv1.UpdateSessionRequest) (
+	*sessionv1.Session, error,
+) {
+	args := []any{s.ttl.Milliseconds()}
+	if req.Initialized != nil {
+		args = append(args, fieldInitialized, formatBool(req.GetInitialized()))
+	}
+	if req.LogLevel != nil {
+		if err := checkLogLevel(req.GetLogLevel()); err != nil {
+			return nil, err
+		}
+		args = append(args, fieldLogLevel, req.GetLogLevel())
+	}
+	sess, err := s.eval(ctx, touchScript, req.GetId(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("update session: %w", err)
+	}
+	return sess, nil
+}
+
+// Delete removes every key of a session. It returns ErrNotFound when the
+// session did not exist, after removing any stray keys all the same.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := CheckID(id); err != nil {
+		return err
+	}
+	n, err := deleteScript.Run(ctx, s.rdb, s.keys(id)).Int()
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// eval runs readScript or touchScript for session id and decodes the reply.
+func (s *Store) eval(ctx context.Context, script *redis.Script, id string, args ...any) (
+	*sessionv1.Session, error,
+) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	// Taken before the call, so that expire_time errs on the early side.
+	now := time.Now()
+	reply, err := script.Run(ctx, s.rdb, s.keys(id), args...).Slice()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeReply(now, reply)
+}
+
+// checkObject accepts "" (not known) or a JSON object. The text itself is
+// stored verbatim, never re-encoded.
+func checkObject(field, text string) error {
+	if text == "" {
+		return nil
+	}
+	if !json.Valid([]byte(text)) {
+		return fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArgument, field)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &obj); err != nil || obj == nil {
+		return fmt.Errorf("%w: %s is not a JSON object", ErrInvalidArgument, field)
+	}
+	return nil
+}
+
+// logLevels are the levels of MCP's logging/setLevel (RFC 5424 names).
+var logLevels = map[string]bool{
+	"debug": true, "info": true, "notice": true, "warning": true,
+	"error": true, "critical": true, "alert": true, "emergency": true,
+}
+
+// checkLogLevel accepts an MCP log level, or "" to clear it.
+func checkLogLevel(level string) error {
+	if level != "" && !logLevels[level] {
+		return fmt.Errorf("%w: unknown log_level %q", ErrInvalidArgument, level)
+	}
+	return nil
+}
