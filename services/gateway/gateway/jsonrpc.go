@@ -53,7 +53,6 @@ func (e *rpcError) Error() string { return e.Message }
 
 func newRPCError(code int, msg string) *rpcError { return &rpcError{Code: code, Message: msg} }
 
-
 // parseMessage decodes and classifies one message. Errors are *rpcError
 // with -32700 for malformed JSON and -32600 for JSON that is not a valid
 // JSON-RPC 2.0 message.
