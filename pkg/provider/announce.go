@@ -1,0 +1,205 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+)
+
+// Registration says how a provider announces itself to the registry.
+type Registration struct {
+	// Address is the gRPC target where the registry reaches the provider.
+	// Required.
+	Address string
+	// Prefix is prepended to tool names as "<prefix>__<tool>". Nil means
+	// the provider's name; a pointer to "" exposes the names unchanged.
+	Prefix *string
+	// LeaseTTL is the lease length to ask for. Zero means the registry's
+	// default. The registry may grant a different length.
+	LeaseTTL time.Duration
+}
+
+const (
+	// Registration retries back off from minBackoff to maxBackoff, so a
+	// restarted registry sees the provider again within seconds.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	// callTimeout bounds one registry call; registration includes the
+	// registry dialling back and describing the provider.
+	callTimeout = 10 * time.Second
+	// deregisterTimeout bounds the farewell call at shutdown.
+	deregisterTimeout = 3 * time.Second
+	// fallbackTTL is assumed when the registry grants no lease length.
+	fallbackTTL = 30 * time.Second
+)
+
+var providerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// registryClient is the registry API a provider uses.
+type registryClient = registryv1.RegistryServiceClient
+
+// lease is a granted registration.
+type lease struct {
+	id  string
+	ttl time.Duration
+}
+
+// Announce registers the provider with the registry and keeps it
+// registered until ctx ends, then deregisters it and returns nil.
+//
+// Registration is retried with backoff until it succeeds, so the
+// provider may start before the registry. The lease is renewed at a third
+// of the granted length; a renewal refused with NOT_FOUND (the lease
+// lapsed, say because the registry lost its state) registers again. The
+// provider must already be serving at reg.Address, since the registry
+// dials it to read the catalogue.
+func (p *Provider) Announce(ctx context.Context, client registryv1.RegistryServiceClient,
+	reg Registration) error {
+	if err := p.checkName(); err != nil {
+		return err
+	}
+	if reg.Address == "" {
+		return errors.New("registration address is empty")
+	}
+	for {
+		l, ok := p.register(ctx, client, reg)
+		if !ok {
+			return nil
+		}
+		if !p.keepAlive(ctx, client, l) {
+			// The lease lapsed: register afresh.
+			continue
+		}
+		p.deregister(ctx, client, l)
+		return nil
+	}
+}
+
+// checkName checks the name against the registry's rule, so that a bad
+// name fails at start-up instead of in an endless retry.
+func (p *Provider) checkName() error {
+	if !providerName.MatchString(p.name) {
+		return fmt.Errorf("provider name %q: want 1 to 64 letters, digits, '_' or '-'", p.name)
+	}
+	return nil
+}
+
+// register registers until it succeeds, or reports false when ctx ends.
+func (p *Provider) register(ctx context.Context, client registryClient,
+	reg Registration) (lease, bool) {
+	req := &registryv1.RegisterProviderRequest{Name: p.name, Address: reg.Address, Prefix: reg.Prefix}
+	if reg.LeaseTTL > 0 {
+		req.LeaseTtl = durationpb.New(reg.LeaseTTL)
+	}
+	for attempt := 1; ; attempt++ {
+		resp, err := p.registerOnce(ctx, client, req)
+		if err == nil {
+			l := lease{id: resp.GetLeaseId(), ttl: resp.GetLeaseTtl().AsDuration()}
+			if l.ttl <= 0 {
+				l.ttl = fallbackTTL
+			}
+			p.log.Info("registered", "address", reg.Address,
+				"prefix", resp.GetProvider().GetPrefix(), "lease_ttl", l.ttl,
+				"tools", resp.GetProvider().GetToolCount())
+			return l, true
+		}
+		if ctx.Err() != nil {
+			return lease{}, false
+		}
+		wait := backoff(attempt)
+		p.log.Warn("registration failed", "attempt", attempt, "retry_in", wait, "err", err)
+		if !sleep(ctx, wait) {
+			return lease{}, false
+		}
+	}
+}
+
+// registerOnce makes one registration call. A call in flight when ctx
+// ends gets a little longer to finish, so that a lease granted at that
+// moment is known and can be dropped, rather than left to lapse while the
+// registry routes calls to a provider that is gone.
+func (p *Provider) registerOnce(ctx context.Context, client registryClient,
+	req *registryv1.RegisterProviderRequest) (*registryv1.RegisterProviderResponse, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(deregisterTimeout, cancel) })
+	defer stop()
+	return client.RegisterProvider(cctx, req)
+}
+
+// keepAlive renews l until ctx ends (true) or the registry no longer
+// knows the lease (false). Other renewal errors are retried sooner, while
+// the lease still has time left.
+func (p *Provider) keepAlive(ctx context.Context, client registryClient, l lease) bool {
+	every := max(l.ttl/3, 10*time.Millisecond)
+	wait := every
+	for attempt := 0; ; {
+		if !sleep(ctx, wait) {
+			return true
+		}
+		cctx, cancel := context.WithTimeout(ctx, every)
+		_, err := client.RenewLease(cctx, &registryv1.RenewLeaseRequest{Name: p.name, LeaseId: l.id})
+		cancel()
+		switch {
+		case err == nil:
+			attempt, wait = 0, every
+		case ctx.Err() != nil:
+			return true
+		case status.Code(err) == codes.NotFound:
+			p.log.Warn("lease lost, registering again", "err", err)
+			return false
+		default:
+			attempt++
+			wait = min(backoff(attempt), every)
+			p.log.Warn("lease renewal failed", "attempt", attempt, "retry_in", wait, "err", err)
+		}
+	}
+}
+
+// deregister drops the lease so the registry stops routing calls here at
+// once rather than when the lease lapses.
+func (p *Provider) deregister(ctx context.Context, client registryClient, l lease) {
+	// The farewell must outlive the cancelled context that asked for it,
+	// but not by much: shutdown is waiting.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deregisterTimeout)
+	defer cancel()
+	req := &registryv1.DeregisterProviderRequest{Name: p.name, LeaseId: l.id}
+	_, err := client.DeregisterProvider(dctx, req)
+	if err != nil {
+		p.log.Warn("deregistration failed", "err", err)
+		return
+	}
+	p.log.Info("deregistered")
+}
+
+// backoff returns the wait before retry number attempt (from 1), doubling
+// from minBackoff up to maxBackoff, with jitter so that many providers
+// restarted together do not retry in step.
+func backoff(attempt int) time.Duration {
+	d := maxBackoff
+	if attempt < 16 {
+		d = min(minBackoff<<(attempt-1), maxBackoff)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits for d, or reports false if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

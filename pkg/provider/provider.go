@@ -1,0 +1,252 @@
+// Package provider lets a Go program expose Go functions as MCP tools to
+// Switchboard. A Provider holds a catalogue of tools and implements the
+// switchboard.provider.v1.ProviderService gRPC API; Run serves that API and
+// keeps the provider registered with the registry, which routes the
+// gateway's tools/call requests to it.
+//
+// Usage:
+//
+//	type AddIn struct {
+//		A int64 `json:"a" jsonschema:"first addend"`
+//		B int64 `json:"b" jsonschema:"second addend"`
+//	}
+//	type AddOut struct {
+//		Sum int64 `json:"sum"`
+//	}
+//
+//	p := provider.New("calc", &provider.Options{Logger: log})
+//	provider.AddFunc(p, "add", "Adds two integers.",
+//		func(ctx context.Context, in AddIn) (AddOut, error) {
+//			return AddOut{Sum: in.A + in.B}, nil
+//		})
+//	p.AddTool(provider.Tool{Name: "hello", Description: "Says hello."},
+//		func(ctx context.Context, req *provider.Request) (*provider.Result, error) {
+//			return provider.Text("hello"), nil
+//		})
+//	err := p.Run(ctx, provider.RunOptions{
+//		ListenAddr:   "127.0.0.1:7300",
+//		RegistryAddr: "127.0.0.1:7200",
+//	})
+//
+// AddFunc infers the input and output schemas from the Go types, checks
+// the arguments against the input schema, decodes them into the input
+// type and returns the output both as structuredContent and as a text
+// block holding the same JSON.
+//
+// Tool calls follow MCP's split between protocol errors and tool errors:
+// arguments that fail the input schema or do not decode are rejected with
+// gRPC INVALID_ARGUMENT, an unknown tool with NOT_FOUND, while an error
+// returned by a handler (or a panic in it) becomes a result with isError
+// set, so that the model can read what went wrong.
+//
+// A program with a gRPC server of its own embeds the API with Service and
+// keeps the registration alive with Announce instead of calling Run.
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/jsonschema-go/jsonschema"
+)
+
+// Provider is a catalogue of tools served over gRPC. Its methods are safe
+// for concurrent use; tools may be added while it serves, though the
+// registry only learns of them when the provider registers again.
+type Provider struct {
+	name string
+	log  *slog.Logger
+
+	mu    sync.RWMutex
+	tools map[string]*tool
+}
+
+// Options configures a Provider. A nil *Options means the defaults.
+type Options struct {
+	// Logger receives the provider's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns an empty provider. The name identifies it in the registry:
+// letters, digits, '_' and '-', 1 to 64 characters (checked when it
+// registers).
+func New(name string, opts *Options) *Provider {
+	if opts == nil {
+		opts = &Options{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{
+		name:  name,
+		log:   log.With("provider", name),
+		tools: make(map[string]*tool),
+	}
+}
+
+// Name returns the provider's name.
+func (p *Provider) Name() string { return p.name }
+
+// Tool describes a tool as MCP defines it. JSON fields are published
+// verbatim (compacted), so large integers in them keep every digit.
+type Tool struct {
+	// Name of the tool inside the provider: 1 to 128 letters, digits,
+	// '_', '-' or '.'. Required and unique.
+	Name string
+	// Title is a human-readable name. Optional.
+	Title string
+	// Description tells the model what the tool does. Optional.
+	Description string
+	// InputSchema is a JSON Schema object with "type": "object". Nil
+	// means {"type":"object"} (any arguments); AddFunc infers it.
+	InputSchema json.RawMessage
+	// OutputSchema is a JSON Schema object for structuredContent. Nil
+	// means none; AddFunc infers it for struct and map outputs.
+	OutputSchema json.RawMessage
+	// Annotations are hints about the tool's behaviour. Optional.
+	Annotations *Annotations
+	// Meta is the tool's MCP _meta object. Optional.
+	Meta json.RawMessage
+	// Icons is the tool's MCP icons array. Optional.
+	Icons json.RawMessage
+	// Execution is the tool's MCP execution object. Optional.
+	Execution json.RawMessage
+}
+
+// Annotations are MCP ToolAnnotations: untrusted hints for clients. Nil
+// pointers leave a hint unset, so that MCP's defaults apply.
+type Annotations struct {
+	Title           string `json:"title,omitempty"`
+	ReadOnlyHint    *bool  `json:"readOnlyHint,omitempty"`
+	DestructiveHint *bool  `json:"destructiveHint,omitempty"`
+	IdempotentHint  *bool  `json:"idempotentHint,omitempty"`
+	OpenWorldHint   *bool  `json:"openWorldHint,omitempty"`
+}
+
+// Handler runs one tool call. Its context is the call's: it ends when
+// the caller cancels. A returned error becomes a result with isError set,
+// except that an error wrapping ErrInvalidArguments is refused with gRPC
+// INVALID_ARGUMENT.
+type Handler func(ctx context.Context, req *Request) (*Result, error)
+
+// Request is one tool call.
+type Request struct {
+	// Name is the tool's name inside the provider.
+	Name string
+	// Arguments is the arguments object exactly as the caller sent it;
+	// never empty, and already checked against the input schema.
+	Arguments json.RawMessage
+	// Meta is the request's _meta object, or nil.
+	Meta json.RawMessage
+	// SessionID identifies the client session, or is empty.
+	SessionID string
+}
+
+// tool is a registered tool with its handler and compiled input schema.
+type tool struct {
+	def     Tool
+	input   *jsonschema.Resolved // nil when the schema constrains nothing
+	handler Handler
+}
+
+var toolName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// AddTool adds a tool. Calls are checked against t.InputSchema before h
+// runs. AddTool panics when the name is invalid or taken, or a schema is
+// not a JSON Schema for objects that resolves without fetching anything,
+// since those are programming errors found at start-up.
+func (p *Provider) AddTool(t Tool, h Handler) {
+	if err := p.addTool(t, h); err != nil {
+		panic(fmt.Sprintf("provider: add tool %q: %v", t.Name, err))
+	}
+}
+
+func (p *Provider) addTool(t Tool, h Handler) error {
+	if !toolName.MatchString(t.Name) {
+		return fmt.Errorf("name must be 1 to 128 letters, digits, '_', '-' or '.'")
+	}
+	if h == nil {
+		return fmt.Errorf("nil handler")
+	}
+	input, err := compileInput(t.InputSchema)
+	if err != nil {
+		return fmt.Errorf("input schema: %w", err)
+	}
+	if err := checkObjectSchema(t.OutputSchema); err != nil {
+		return fmt.Errorf("output schema: %w", err)
+	}
+	for field, raw := range map[string]json.RawMessage{
+		"meta": t.Meta, "icons": t.Icons, "execution": t.Execution,
+	} {
+		if raw != nil && !json.Valid(raw) {
+			return fmt.Errorf("%s: invalid JSON", field)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.tools[t.Name]; ok {
+		return fmt.Errorf("duplicate tool name")
+	}
+	p.tools[t.Name] = &tool{def: t, input: input, handler: h}
+	return nil
+}
+
+// compileInput resolves an input schema for validation. A nil schema
+// means any object.
+func compileInput(raw json.RawMessage) (*jsonschema.Resolved, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if err := checkObjectSchema(raw); err != nil {
+		return nil, err
+	}
+	var s jsonschema.Schema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return s.Resolve(nil)
+}
+
+// checkObjectSchema checks that raw, when set, is a schema for JSON
+// objects, as MCP requires of both input and output schemas.
+func checkObjectSchema(raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	var s struct {
+		Type json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("not a JSON object: %w", err)
+	}
+	if string(s.Type) != `"object"` {
+		return fmt.Errorf(`type must be "object", got %s`, s.Type)
+	}
+	return nil
+}
+
+// Tools returns the catalogue ordered by name.
+func (p *Provider) Tools() []Tool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]Tool, 0, len(p.tools))
+	for _, t := range p.tools {
+		out = append(out, t.def)
+	}
+	slices.SortFunc(out, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (p *Provider) lookup(name string) (*tool, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	t, ok := p.tools[name]
+	return t, ok
+}

@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"switchboard.dev/pkg/config"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		field string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"no grpc addr", func(c *Config) { c.GRPCAddr = "" }, "grpc-addr"},
+		{"no redis url", func(c *Config) { c.RedisURL = "" }, "redis-url"},
+		{"braces in namespace", func(c *Config) { c.RedisNamespace = "a{b}" }, "redis-namespace"},
+		{"zero lease", func(c *Config) { c.DefaultLeaseTTL = 0 }, "default-lease-ttl"},
+		{"max below default", func(c *Config) { c.MaxLeaseTTL = time.Second }, "max-lease-ttl"},
+		{"zero page", func(c *Config) { c.DefaultPageSize = 0 }, "default-page-size"},
+		{"max page below default", func(c *Config) { c.MaxPageSize = 10 }, "max-page-size"},
+		{"zero call timeout", func(c *Config) { c.CallTimeout = 0 }, "call-timeout"},
+		{"zero shutdown", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown-timeout"},
+		{"negative drain", func(c *Config) { c.DrainDelay = -1 }, "drain-delay"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tc.field == "" && err != nil:
+				t.Errorf("valid config refused: %v", err)
+			case tc.field != "" && (err == nil || !strings.Contains(err.Error(), tc.field)):
+				t.Errorf("got %v, want an error naming %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, name := range []string{"a", "x__echo", "é/ü tool", strings.Repeat("n", 300)} {
+		got, err := decodeCursor(encodeCursor(name))
+		if err != nil || got != name {
+			t.Errorf("round trip of %q: %q, %v", name, got, err)
+		}
+	}
+	if got, err := decodeCursor(""); got != "" || err != nil {
+		t.Errorf("empty token: %q, %v", got, err)
+	}
+}
+
+func TestIsJSONObject(t *testing.T) {
+	tests := map[string]bool{
+		`{}`: true, ` {"a":1} `: true, "\n{\"a\":[1]}": true,
+		`[]`: false, `"{}"`: false, `{`: false, `{} {}`: false, `null`: false, ``: false,
+	}
+	got := make(map[string]bool, len(tests))
+	for in := range tests {
+		got[in] = isJSONObject(in)
+	}
+	if diff := cmp.Diff(tests, got); diff != "" {
+		t.Errorf("isJSONObject (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigBind(t *testing.T) {
+	env := map[string]string{
+		"SWITCHBOARD_REGISTRY_CALL_TIMEOUT":  "1m",
+		"SWITCHBOARD_REGISTRY_MAX_PAGE_SIZE": "50",
+	}
+	var cfg Config
+	l := config.NewLoader("registry", "SWITCHBOARD_REGISTRY_")
+	l.SetLookupEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg.Bind(l)
+	if err := l.Parse([]string{"-grpc-addr", "127.0.0.1:0", "-default-page-size", "5"}); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	want := DefaultConfig()
+	want.GRPCAddr, want.CallTimeout = "127.0.0.1:0", time.Minute
+	want.DefaultPageSize, want.MaxPageSize = 5, 50
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
