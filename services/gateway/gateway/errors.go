@@ -101,13 +101,20 @@ func methodError(err error) *rpcError {
 
 // toolFailure tells whether a tools/call failure is a tool execution error,
 // which MCP reports as a result with isError: true so that the model can
-// see it, rather than as a protocol error.
-func toolFailure(err error) (string, bool) {
+// see it, rather than as a protocol error. Arguments that fail the tool's
+// input schema are execution errors from 2025-11-25 on (Tools, Error
+// Handling), so that the model can correct itself; earlier revisions
+// listed them as invalid params.
+func toolFailure(err error, version string) (string, bool) {
 	if errors.Is(err, context.Canceled) {
 		return "", false
 	}
 	st := status.Convert(err)
 	switch st.Code() {
+	case codes.InvalidArgument:
+		if version >= "2025-11-25" {
+			return st.Message(), true
+		}
 	case codes.Unavailable:
 		return "tool provider unavailable: " + st.Message(), true
 	case codes.DeadlineExceeded:

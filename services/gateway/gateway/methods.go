@@ -227,7 +227,7 @@ func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params jso
 		SessionId:     s.GetId(),
 	})
 	if err != nil {
-		if msg, ok := toolFailure(err); ok {
+		if msg, ok := toolFailure(err, s.GetProtocolVersion()); ok {
 			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", *p.Name, "err", err)
 			return errorResult(msg), nil
 		}
@@ -278,6 +278,10 @@ func resultFromProto(r *providerv1.ToolResult) callResult {
 
 // errorResult reports a tool execution failure to the model.
 func errorResult(msg string) callResult {
-	content, _ := json.Marshal([]map[string]string{{"type": "text", "text": msg}})
+	type text struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	content, _ := json.Marshal([]text{{Type: "text", Text: msg}})
 	return callResult{Content: content, IsError: true}
 }

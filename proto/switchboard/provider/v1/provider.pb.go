@@ -186,7 +186,13 @@ func (*DescribeRequest) Descriptor() ([]byte, []int) {
 type DescribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Tools the provider serves, in any order.
-	Tools         []*Tool `protobuf:"bytes,1,rep,name=tools,proto3" json:"tools,omitempty"`
+	Tools []*Tool `protobuf:"bytes,1,rep,name=tools,proto3" json:"tools,omitempty"`
+	// Resources the provider lists, in any order.
+	Resources []*Resource `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	// Resource templates the provider serves, in any order.
+	ResourceTemplates []*ResourceTemplate `protobuf:"bytes,3,rep,name=resource_templates,json=resourceTemplates,proto3" json:"resource_templates,omitempty"`
+	// Prompts the provider serves, in any order.
+	Prompts       []*Prompt `protobuf:"bytes,4,rep,name=prompts,proto3" json:"prompts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,12 +234,568 @@ func (x *DescribeResponse) GetTools() []*Tool {
 	return nil
 }
 
+func (x *DescribeResponse) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetResourceTemplates() []*ResourceTemplate {
+	if x != nil {
+		return x.ResourceTemplates
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetPrompts() []*Prompt {
+	if x != nil {
+		return x.Prompts
+	}
+	return nil
+}
+
+// Resource is an MCP Resource. definition_json holds the whole MCP object
+// verbatim; uri and name repeat two of its members for routing.
+type Resource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource's URI, unique across the merged catalogue.
+	Uri string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	// Programmatic name of the resource.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The MCP Resource object as JSON text.
+	DefinitionJson string `protobuf:"bytes,3,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Resource) Reset() {
+	*x = Resource{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resource) ProtoMessage() {}
+
+func (x *Resource) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resource.ProtoReflect.Descriptor instead.
+func (*Resource) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Resource) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *Resource) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Resource) GetDefinitionJson() string {
+	if x != nil {
+		return x.DefinitionJson
+	}
+	return ""
+}
+
+// ResourceTemplate is an MCP ResourceTemplate (RFC 6570 URI template).
+type ResourceTemplate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The URI template, unique across the merged catalogue.
+	UriTemplate string `protobuf:"bytes,1,opt,name=uri_template,json=uriTemplate,proto3" json:"uri_template,omitempty"`
+	// Programmatic name of the template.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The MCP ResourceTemplate object as JSON text.
+	DefinitionJson string `protobuf:"bytes,3,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ResourceTemplate) Reset() {
+	*x = ResourceTemplate{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceTemplate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceTemplate) ProtoMessage() {}
+
+func (x *ResourceTemplate) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceTemplate.ProtoReflect.Descriptor instead.
+func (*ResourceTemplate) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ResourceTemplate) GetUriTemplate() string {
+	if x != nil {
+		return x.UriTemplate
+	}
+	return ""
+}
+
+func (x *ResourceTemplate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResourceTemplate) GetDefinitionJson() string {
+	if x != nil {
+		return x.DefinitionJson
+	}
+	return ""
+}
+
+// Prompt is an MCP Prompt.
+type Prompt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the prompt inside its provider.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The MCP Prompt object as JSON text; its name member is replaced by the
+	// exposed name when the catalogue is listed.
+	DefinitionJson string `protobuf:"bytes,2,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Prompt) Reset() {
+	*x = Prompt{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Prompt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Prompt) ProtoMessage() {}
+
+func (x *Prompt) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Prompt.ProtoReflect.Descriptor instead.
+func (*Prompt) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Prompt) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Prompt) GetDefinitionJson() string {
+	if x != nil {
+		return x.DefinitionJson
+	}
+	return ""
+}
+
+// ReadResourceRequest reads a resource.
+type ReadResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource URI.
+	Uri string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	// The request's _meta object as JSON text.
+	MetaJson string `protobuf:"bytes,2,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
+	// Client session the read belongs to.
+	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResourceRequest) Reset() {
+	*x = ReadResourceRequest{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResourceRequest) ProtoMessage() {}
+
+func (x *ReadResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResourceRequest.ProtoReflect.Descriptor instead.
+func (*ReadResourceRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReadResourceRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetMetaJson() string {
+	if x != nil {
+		return x.MetaJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// ReadResourceResponse carries an MCP ReadResourceResult.
+type ReadResourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ReadResourceResult object as JSON text ({"contents":[...]}).
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResourceResponse) Reset() {
+	*x = ReadResourceResponse{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResourceResponse) ProtoMessage() {}
+
+func (x *ReadResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResourceResponse.ProtoReflect.Descriptor instead.
+func (*ReadResourceResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReadResourceResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+// GetPromptRequest renders a prompt.
+type GetPromptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Prompt name as the provider declared it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Arguments object (string values) as JSON text. Empty means {}.
+	ArgumentsJson string `protobuf:"bytes,2,opt,name=arguments_json,json=argumentsJson,proto3" json:"arguments_json,omitempty"`
+	// The request's _meta object as JSON text.
+	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
+	// Client session the request belongs to.
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPromptRequest) Reset() {
+	*x = GetPromptRequest{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPromptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPromptRequest) ProtoMessage() {}
+
+func (x *GetPromptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPromptRequest.ProtoReflect.Descriptor instead.
+func (*GetPromptRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPromptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetArgumentsJson() string {
+	if x != nil {
+		return x.ArgumentsJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetMetaJson() string {
+	if x != nil {
+		return x.MetaJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// GetPromptResponse carries an MCP GetPromptResult.
+type GetPromptResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The GetPromptResult object as JSON text.
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPromptResponse) Reset() {
+	*x = GetPromptResponse{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPromptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPromptResponse) ProtoMessage() {}
+
+func (x *GetPromptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPromptResponse.ProtoReflect.Descriptor instead.
+func (*GetPromptResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetPromptResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+// CompleteRequest asks for completions.
+type CompleteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MCP reference object as JSON text: ref/prompt with the provider's
+	// own prompt name, or ref/resource with a URI template.
+	RefJson string `protobuf:"bytes,1,opt,name=ref_json,json=refJson,proto3" json:"ref_json,omitempty"`
+	// The argument object ({"name":..., "value":...}) as JSON text.
+	ArgumentJson string `protobuf:"bytes,2,opt,name=argument_json,json=argumentJson,proto3" json:"argument_json,omitempty"`
+	// The optional context object as JSON text.
+	ContextJson string `protobuf:"bytes,3,opt,name=context_json,json=contextJson,proto3" json:"context_json,omitempty"`
+	// Client session the request belongs to.
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteRequest) Reset() {
+	*x = CompleteRequest{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteRequest) ProtoMessage() {}
+
+func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
+func (*CompleteRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CompleteRequest) GetRefJson() string {
+	if x != nil {
+		return x.RefJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetArgumentJson() string {
+	if x != nil {
+		return x.ArgumentJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetContextJson() string {
+	if x != nil {
+		return x.ContextJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// CompleteResponse carries an MCP CompleteResult.
+type CompleteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CompleteResult object as JSON text ({"completion":{...}}).
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteResponse) Reset() {
+	*x = CompleteResponse{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteResponse) ProtoMessage() {}
+
+func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
+func (*CompleteResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CompleteResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
 // CallToolRequest is one message from the caller on a CallTool stream.
 type CallToolRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
 	//
 	//	*CallToolRequest_Start
+	//	*CallToolRequest_Response
 	Message       isCallToolRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -241,7 +803,7 @@ type CallToolRequest struct {
 
 func (x *CallToolRequest) Reset() {
 	*x = CallToolRequest{}
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +815,7 @@ func (x *CallToolRequest) String() string {
 func (*CallToolRequest) ProtoMessage() {}
 
 func (x *CallToolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +828,7 @@ func (x *CallToolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallToolRequest.ProtoReflect.Descriptor instead.
 func (*CallToolRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{3}
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CallToolRequest) GetMessage() isCallToolRequest_Message {
@@ -285,6 +847,15 @@ func (x *CallToolRequest) GetStart() *CallToolStart {
 	return nil
 }
 
+func (x *CallToolRequest) GetResponse() *ClientResponse {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolRequest_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
 type isCallToolRequest_Message interface {
 	isCallToolRequest_Message()
 }
@@ -294,7 +865,79 @@ type CallToolRequest_Start struct {
 	Start *CallToolStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
 }
 
+type CallToolRequest_Response struct {
+	// The client's answer to a ClientRequest the provider sent.
+	Response *ClientResponse `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
 func (*CallToolRequest_Start) isCallToolRequest_Message() {}
+
+func (*CallToolRequest_Response) isCallToolRequest_Message() {}
+
+// ClientResponse answers one ClientRequest.
+type ClientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id of the ClientRequest answered.
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The result object as JSON text, when the client succeeded.
+	ResultJson string `protobuf:"bytes,2,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	// A JSON-RPC error object ({"code":..., "message":...}) as JSON text,
+	// when the client failed or cannot answer this kind of request.
+	ErrorJson     string `protobuf:"bytes,3,opt,name=error_json,json=errorJson,proto3" json:"error_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientResponse) Reset() {
+	*x = ClientResponse{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientResponse) ProtoMessage() {}
+
+func (x *ClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientResponse.ProtoReflect.Descriptor instead.
+func (*ClientResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ClientResponse) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ClientResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+func (x *ClientResponse) GetErrorJson() string {
+	if x != nil {
+		return x.ErrorJson
+	}
+	return ""
+}
 
 // CallToolStart names the tool and carries its arguments.
 type CallToolStart struct {
@@ -306,14 +949,19 @@ type CallToolStart struct {
 	// The request's _meta object as JSON text, passed through untouched.
 	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Opaque identifier of the client session the call belongs to.
-	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's ClientCapabilities object as JSON text: which
+	// server-to-client requests (sampling, elicitation, roots) it accepts.
+	ClientCapabilitiesJson string `protobuf:"bytes,5,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// Protocol revision the client speaks, such as "2025-11-25".
+	ProtocolVersion string `protobuf:"bytes,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CallToolStart) Reset() {
 	*x = CallToolStart{}
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +973,7 @@ func (x *CallToolStart) String() string {
 func (*CallToolStart) ProtoMessage() {}
 
 func (x *CallToolStart) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +986,7 @@ func (x *CallToolStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallToolStart.ProtoReflect.Descriptor instead.
 func (*CallToolStart) Descriptor() ([]byte, []int) {
-	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{4}
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallToolStart) GetName() string {
@@ -369,12 +1017,29 @@ func (x *CallToolStart) GetSessionId() string {
 	return ""
 }
 
+func (x *CallToolStart) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *CallToolStart) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
 // CallToolResponse is one message from the provider on a CallTool stream.
 type CallToolResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
 	//
 	//	*CallToolResponse_Result
+	//	*CallToolResponse_Notification
+	//	*CallToolResponse_Request
+	//	*CallToolResponse_CloseStream
 	Message       isCallToolResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -382,7 +1047,7 @@ type CallToolResponse struct {
 
 func (x *CallToolResponse) Reset() {
 	*x = CallToolResponse{}
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +1059,7 @@ func (x *CallToolResponse) String() string {
 func (*CallToolResponse) ProtoMessage() {}
 
 func (x *CallToolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +1072,7 @@ func (x *CallToolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallToolResponse.ProtoReflect.Descriptor instead.
 func (*CallToolResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{5}
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CallToolResponse) GetMessage() isCallToolResponse_Message {
@@ -426,6 +1091,33 @@ func (x *CallToolResponse) GetResult() *ToolResult {
 	return nil
 }
 
+func (x *CallToolResponse) GetNotification() *Notification {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolResponse_Notification); ok {
+			return x.Notification
+		}
+	}
+	return nil
+}
+
+func (x *CallToolResponse) GetRequest() *ClientRequest {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolResponse_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *CallToolResponse) GetCloseStream() *CloseStream {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolResponse_CloseStream); ok {
+			return x.CloseStream
+		}
+	}
+	return nil
+}
+
 type isCallToolResponse_Message interface {
 	isCallToolResponse_Message()
 }
@@ -435,7 +1127,197 @@ type CallToolResponse_Result struct {
 	Result *ToolResult `protobuf:"bytes,1,opt,name=result,proto3,oneof"`
 }
 
+type CallToolResponse_Notification struct {
+	// A notification for the client about this call, such as
+	// notifications/progress or notifications/message.
+	Notification *Notification `protobuf:"bytes,2,opt,name=notification,proto3,oneof"`
+}
+
+type CallToolResponse_Request struct {
+	// A request to the client, such as sampling/createMessage,
+	// elicitation/create or roots/list; answered with a ClientResponse.
+	Request *ClientRequest `protobuf:"bytes,3,opt,name=request,proto3,oneof"`
+}
+
+type CallToolResponse_CloseStream struct {
+	// Asks the edge to end the client's current SSE stream for this call
+	// now; the client resumes it and misses nothing (SSE polling).
+	CloseStream *CloseStream `protobuf:"bytes,4,opt,name=close_stream,json=closeStream,proto3,oneof"`
+}
+
 func (*CallToolResponse_Result) isCallToolResponse_Message() {}
+
+func (*CallToolResponse_Notification) isCallToolResponse_Message() {}
+
+func (*CallToolResponse_Request) isCallToolResponse_Message() {}
+
+func (*CallToolResponse_CloseStream) isCallToolResponse_Message() {}
+
+// Notification is a JSON-RPC notification for the client.
+type Notification struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MCP method, such as "notifications/progress".
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// The params object as JSON text.
+	ParamsJson    string `protobuf:"bytes,2,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Notification) Reset() {
+	*x = Notification{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Notification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Notification) ProtoMessage() {}
+
+func (x *Notification) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Notification.ProtoReflect.Descriptor instead.
+func (*Notification) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Notification) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Notification) GetParamsJson() string {
+	if x != nil {
+		return x.ParamsJson
+	}
+	return ""
+}
+
+// ClientRequest is a JSON-RPC request for the client.
+type ClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier chosen by the provider, unique within the call.
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The MCP method, such as "sampling/createMessage".
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// The params object as JSON text.
+	ParamsJson    string `protobuf:"bytes,3,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientRequest) Reset() {
+	*x = ClientRequest{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientRequest) ProtoMessage() {}
+
+func (x *ClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientRequest.ProtoReflect.Descriptor instead.
+func (*ClientRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ClientRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ClientRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ClientRequest) GetParamsJson() string {
+	if x != nil {
+		return x.ParamsJson
+	}
+	return ""
+}
+
+// CloseStream asks the edge to close the client's stream.
+type CloseStream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Reconnection delay to suggest to the client, in milliseconds. Zero
+	// means the edge's default.
+	RetryMs       int64 `protobuf:"varint,1,opt,name=retry_ms,json=retryMs,proto3" json:"retry_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseStream) Reset() {
+	*x = CloseStream{}
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseStream) ProtoMessage() {}
+
+func (x *CloseStream) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseStream.ProtoReflect.Descriptor instead.
+func (*CloseStream) Descriptor() ([]byte, []int) {
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CloseStream) GetRetryMs() int64 {
+	if x != nil {
+		return x.RetryMs
+	}
+	return 0
+}
 
 // ToolResult is an MCP CallToolResult.
 type ToolResult struct {
@@ -454,7 +1336,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +1348,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_switchboard_provider_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +1361,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{6}
+	return file_switchboard_provider_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ToolResult) GetContentJson() string {
@@ -526,30 +1408,96 @@ const file_switchboard_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"icons_json\x18\b \x01(\tR\ticonsJson\x12%\n" +
 	"\x0eexecution_json\x18\t \x01(\tR\rexecutionJson\"\x11\n" +
-	"\x0fDescribeRequest\"G\n" +
+	"\x0fDescribeRequest\"\x9d\x02\n" +
 	"\x10DescribeResponse\x123\n" +
-	"\x05tools\x18\x01 \x03(\v2\x1d.switchboard.provider.v1.ToolR\x05tools\"\\\n" +
+	"\x05tools\x18\x01 \x03(\v2\x1d.switchboard.provider.v1.ToolR\x05tools\x12?\n" +
+	"\tresources\x18\x02 \x03(\v2!.switchboard.provider.v1.ResourceR\tresources\x12X\n" +
+	"\x12resource_templates\x18\x03 \x03(\v2).switchboard.provider.v1.ResourceTemplateR\x11resourceTemplates\x129\n" +
+	"\aprompts\x18\x04 \x03(\v2\x1f.switchboard.provider.v1.PromptR\aprompts\"Y\n" +
+	"\bResource\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
+	"\x0fdefinition_json\x18\x03 \x01(\tR\x0edefinitionJson\"r\n" +
+	"\x10ResourceTemplate\x12!\n" +
+	"\furi_template\x18\x01 \x01(\tR\vuriTemplate\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
+	"\x0fdefinition_json\x18\x03 \x01(\tR\x0edefinitionJson\"E\n" +
+	"\x06Prompt\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fdefinition_json\x18\x02 \x01(\tR\x0edefinitionJson\"c\n" +
+	"\x13ReadResourceRequest\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1b\n" +
+	"\tmeta_json\x18\x02 \x01(\tR\bmetaJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\"7\n" +
+	"\x14ReadResourceResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"\x89\x01\n" +
+	"\x10GetPromptRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
+	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"4\n" +
+	"\x11GetPromptResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"\x93\x01\n" +
+	"\x0fCompleteRequest\x12\x19\n" +
+	"\bref_json\x18\x01 \x01(\tR\arefJson\x12#\n" +
+	"\rargument_json\x18\x02 \x01(\tR\fargumentJson\x12!\n" +
+	"\fcontext_json\x18\x03 \x01(\tR\vcontextJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"3\n" +
+	"\x10CompleteResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"\xa3\x01\n" +
 	"\x0fCallToolRequest\x12>\n" +
-	"\x05start\x18\x01 \x01(\v2&.switchboard.provider.v1.CallToolStartH\x00R\x05startB\t\n" +
-	"\amessage\"\x86\x01\n" +
+	"\x05start\x18\x01 \x01(\v2&.switchboard.provider.v1.CallToolStartH\x00R\x05start\x12E\n" +
+	"\bresponse\x18\x02 \x01(\v2'.switchboard.provider.v1.ClientResponseH\x00R\bresponseB\t\n" +
+	"\amessage\"`\n" +
+	"\x0eClientResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1f\n" +
+	"\vresult_json\x18\x02 \x01(\tR\n" +
+	"resultJson\x12\x1d\n" +
+	"\n" +
+	"error_json\x18\x03 \x01(\tR\terrorJson\"\xeb\x01\n" +
 	"\rCallToolStart\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
 	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\"\\\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x128\n" +
+	"\x18client_capabilities_json\x18\x05 \x01(\tR\x16clientCapabilitiesJson\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\tR\x0fprotocolVersion\"\xb8\x02\n" +
 	"\x10CallToolResponse\x12=\n" +
-	"\x06result\x18\x01 \x01(\v2#.switchboard.provider.v1.ToolResultH\x00R\x06resultB\t\n" +
-	"\amessage\"\x9f\x01\n" +
+	"\x06result\x18\x01 \x01(\v2#.switchboard.provider.v1.ToolResultH\x00R\x06result\x12K\n" +
+	"\fnotification\x18\x02 \x01(\v2%.switchboard.provider.v1.NotificationH\x00R\fnotification\x12B\n" +
+	"\arequest\x18\x03 \x01(\v2&.switchboard.provider.v1.ClientRequestH\x00R\arequest\x12I\n" +
+	"\fclose_stream\x18\x04 \x01(\v2$.switchboard.provider.v1.CloseStreamH\x00R\vcloseStreamB\t\n" +
+	"\amessage\"G\n" +
+	"\fNotification\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1f\n" +
+	"\vparams_json\x18\x02 \x01(\tR\n" +
+	"paramsJson\"X\n" +
+	"\rClientRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1f\n" +
+	"\vparams_json\x18\x03 \x01(\tR\n" +
+	"paramsJson\"(\n" +
+	"\vCloseStream\x12\x19\n" +
+	"\bretry_ms\x18\x01 \x01(\x03R\aretryMs\"\x9f\x01\n" +
 	"\n" +
 	"ToolResult\x12!\n" +
 	"\fcontent_json\x18\x01 \x01(\tR\vcontentJson\x126\n" +
 	"\x17structured_content_json\x18\x02 \x01(\tR\x15structuredContentJson\x12\x19\n" +
 	"\bis_error\x18\x03 \x01(\bR\aisError\x12\x1b\n" +
-	"\tmeta_json\x18\x04 \x01(\tR\bmetaJson2\xd7\x01\n" +
+	"\tmeta_json\x18\x04 \x01(\tR\bmetaJson2\x89\x04\n" +
 	"\x0fProviderService\x12_\n" +
 	"\bDescribe\x12(.switchboard.provider.v1.DescribeRequest\x1a).switchboard.provider.v1.DescribeResponse\x12c\n" +
-	"\bCallTool\x12(.switchboard.provider.v1.CallToolRequest\x1a).switchboard.provider.v1.CallToolResponse(\x010\x01B\xe4\x01\n" +
+	"\bCallTool\x12(.switchboard.provider.v1.CallToolRequest\x1a).switchboard.provider.v1.CallToolResponse(\x010\x01\x12k\n" +
+	"\fReadResource\x12,.switchboard.provider.v1.ReadResourceRequest\x1a-.switchboard.provider.v1.ReadResourceResponse\x12b\n" +
+	"\tGetPrompt\x12).switchboard.provider.v1.GetPromptRequest\x1a*.switchboard.provider.v1.GetPromptResponse\x12_\n" +
+	"\bComplete\x12(.switchboard.provider.v1.CompleteRequest\x1a).switchboard.provider.v1.CompleteResponseB\xe4\x01\n" +
 	"\x1bcom.switchboard.provider.v1B\rProviderProtoP\x01Z8switchboard.dev/proto/switchboard/provider/v1;providerv1\xa2\x02\x03SPX\xaa\x02\x17Switchboard.Provider.V1\xca\x02\x17Switchboard\\Provider\\V1\xe2\x02#Switchboard\\Provider\\V1\\GPBMetadata\xea\x02\x19Switchboard::Provider::V1b\x06proto3"
 
 var (
@@ -564,29 +1512,55 @@ func file_switchboard_provider_v1_provider_proto_rawDescGZIP() []byte {
 	return file_switchboard_provider_v1_provider_proto_rawDescData
 }
 
-var file_switchboard_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_switchboard_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_switchboard_provider_v1_provider_proto_goTypes = []any{
-	(*Tool)(nil),             // 0: switchboard.provider.v1.Tool
-	(*DescribeRequest)(nil),  // 1: switchboard.provider.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 2: switchboard.provider.v1.DescribeResponse
-	(*CallToolRequest)(nil),  // 3: switchboard.provider.v1.CallToolRequest
-	(*CallToolStart)(nil),    // 4: switchboard.provider.v1.CallToolStart
-	(*CallToolResponse)(nil), // 5: switchboard.provider.v1.CallToolResponse
-	(*ToolResult)(nil),       // 6: switchboard.provider.v1.ToolResult
+	(*Tool)(nil),                 // 0: switchboard.provider.v1.Tool
+	(*DescribeRequest)(nil),      // 1: switchboard.provider.v1.DescribeRequest
+	(*DescribeResponse)(nil),     // 2: switchboard.provider.v1.DescribeResponse
+	(*Resource)(nil),             // 3: switchboard.provider.v1.Resource
+	(*ResourceTemplate)(nil),     // 4: switchboard.provider.v1.ResourceTemplate
+	(*Prompt)(nil),               // 5: switchboard.provider.v1.Prompt
+	(*ReadResourceRequest)(nil),  // 6: switchboard.provider.v1.ReadResourceRequest
+	(*ReadResourceResponse)(nil), // 7: switchboard.provider.v1.ReadResourceResponse
+	(*GetPromptRequest)(nil),     // 8: switchboard.provider.v1.GetPromptRequest
+	(*GetPromptResponse)(nil),    // 9: switchboard.provider.v1.GetPromptResponse
+	(*CompleteRequest)(nil),      // 10: switchboard.provider.v1.CompleteRequest
+	(*CompleteResponse)(nil),     // 11: switchboard.provider.v1.CompleteResponse
+	(*CallToolRequest)(nil),      // 12: switchboard.provider.v1.CallToolRequest
+	(*ClientResponse)(nil),       // 13: switchboard.provider.v1.ClientResponse
+	(*CallToolStart)(nil),        // 14: switchboard.provider.v1.CallToolStart
+	(*CallToolResponse)(nil),     // 15: switchboard.provider.v1.CallToolResponse
+	(*Notification)(nil),         // 16: switchboard.provider.v1.Notification
+	(*ClientRequest)(nil),        // 17: switchboard.provider.v1.ClientRequest
+	(*CloseStream)(nil),          // 18: switchboard.provider.v1.CloseStream
+	(*ToolResult)(nil),           // 19: switchboard.provider.v1.ToolResult
 }
 var file_switchboard_provider_v1_provider_proto_depIdxs = []int32{
-	0, // 0: switchboard.provider.v1.DescribeResponse.tools:type_name -> switchboard.provider.v1.Tool
-	4, // 1: switchboard.provider.v1.CallToolRequest.start:type_name -> switchboard.provider.v1.CallToolStart
-	6, // 2: switchboard.provider.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
-	1, // 3: switchboard.provider.v1.ProviderService.Describe:input_type -> switchboard.provider.v1.DescribeRequest
-	3, // 4: switchboard.provider.v1.ProviderService.CallTool:input_type -> switchboard.provider.v1.CallToolRequest
-	2, // 5: switchboard.provider.v1.ProviderService.Describe:output_type -> switchboard.provider.v1.DescribeResponse
-	5, // 6: switchboard.provider.v1.ProviderService.CallTool:output_type -> switchboard.provider.v1.CallToolResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: switchboard.provider.v1.DescribeResponse.tools:type_name -> switchboard.provider.v1.Tool
+	3,  // 1: switchboard.provider.v1.DescribeResponse.resources:type_name -> switchboard.provider.v1.Resource
+	4,  // 2: switchboard.provider.v1.DescribeResponse.resource_templates:type_name -> switchboard.provider.v1.ResourceTemplate
+	5,  // 3: switchboard.provider.v1.DescribeResponse.prompts:type_name -> switchboard.provider.v1.Prompt
+	14, // 4: switchboard.provider.v1.CallToolRequest.start:type_name -> switchboard.provider.v1.CallToolStart
+	13, // 5: switchboard.provider.v1.CallToolRequest.response:type_name -> switchboard.provider.v1.ClientResponse
+	19, // 6: switchboard.provider.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
+	16, // 7: switchboard.provider.v1.CallToolResponse.notification:type_name -> switchboard.provider.v1.Notification
+	17, // 8: switchboard.provider.v1.CallToolResponse.request:type_name -> switchboard.provider.v1.ClientRequest
+	18, // 9: switchboard.provider.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
+	1,  // 10: switchboard.provider.v1.ProviderService.Describe:input_type -> switchboard.provider.v1.DescribeRequest
+	12, // 11: switchboard.provider.v1.ProviderService.CallTool:input_type -> switchboard.provider.v1.CallToolRequest
+	6,  // 12: switchboard.provider.v1.ProviderService.ReadResource:input_type -> switchboard.provider.v1.ReadResourceRequest
+	8,  // 13: switchboard.provider.v1.ProviderService.GetPrompt:input_type -> switchboard.provider.v1.GetPromptRequest
+	10, // 14: switchboard.provider.v1.ProviderService.Complete:input_type -> switchboard.provider.v1.CompleteRequest
+	2,  // 15: switchboard.provider.v1.ProviderService.Describe:output_type -> switchboard.provider.v1.DescribeResponse
+	15, // 16: switchboard.provider.v1.ProviderService.CallTool:output_type -> switchboard.provider.v1.CallToolResponse
+	7,  // 17: switchboard.provider.v1.ProviderService.ReadResource:output_type -> switchboard.provider.v1.ReadResourceResponse
+	9,  // 18: switchboard.provider.v1.ProviderService.GetPrompt:output_type -> switchboard.provider.v1.GetPromptResponse
+	11, // 19: switchboard.provider.v1.ProviderService.Complete:output_type -> switchboard.provider.v1.CompleteResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_provider_v1_provider_proto_init() }
@@ -594,11 +1568,15 @@ func file_switchboard_provider_v1_provider_proto_init() {
 	if File_switchboard_provider_v1_provider_proto != nil {
 		return
 	}
-	file_switchboard_provider_v1_provider_proto_msgTypes[3].OneofWrappers = []any{
+	file_switchboard_provider_v1_provider_proto_msgTypes[12].OneofWrappers = []any{
 		(*CallToolRequest_Start)(nil),
+		(*CallToolRequest_Response)(nil),
 	}
-	file_switchboard_provider_v1_provider_proto_msgTypes[5].OneofWrappers = []any{
+	file_switchboard_provider_v1_provider_proto_msgTypes[15].OneofWrappers = []any{
 		(*CallToolResponse_Result)(nil),
+		(*CallToolResponse_Notification)(nil),
+		(*CallToolResponse_Request)(nil),
+		(*CallToolResponse_CloseStream)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -606,7 +1584,7 @@ func file_switchboard_provider_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_provider_v1_provider_proto_rawDesc), len(file_switchboard_provider_v1_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,8 +23,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProviderService_Describe_FullMethodName = "/switchboard.provider.v1.ProviderService/Describe"
-	ProviderService_CallTool_FullMethodName = "/switchboard.provider.v1.ProviderService/CallTool"
+	ProviderService_Describe_FullMethodName     = "/switchboard.provider.v1.ProviderService/Describe"
+	ProviderService_CallTool_FullMethodName     = "/switchboard.provider.v1.ProviderService/CallTool"
+	ProviderService_ReadResource_FullMethodName = "/switchboard.provider.v1.ProviderService/ReadResource"
+	ProviderService_GetPrompt_FullMethodName    = "/switchboard.provider.v1.ProviderService/GetPrompt"
+	ProviderService_Complete_FullMethodName     = "/switchboard.provider.v1.ProviderService/Complete"
 )
 
 // ProviderServiceClient is the client API for ProviderService service.
@@ -40,6 +43,16 @@ type ProviderServiceClient interface {
 	// stream after exactly one result. Cancelling the stream cancels the
 	// call's context in the provider.
 	CallTool(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallToolRequest, CallToolResponse], error)
+	// ReadResource reads one resource by URI (a listed resource, or a URI
+	// that matches one of the provider's templates). NOT_FOUND when the
+	// provider has no such resource.
+	ReadResource(ctx context.Context, in *ReadResourceRequest, opts ...grpc.CallOption) (*ReadResourceResponse, error)
+	// GetPrompt renders one prompt with its arguments. NOT_FOUND for an
+	// unknown prompt, INVALID_ARGUMENT for missing or bad arguments.
+	GetPrompt(ctx context.Context, in *GetPromptRequest, opts ...grpc.CallOption) (*GetPromptResponse, error)
+	// Complete suggests values for a prompt argument or a resource template
+	// variable.
+	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
 }
 
 type providerServiceClient struct {
@@ -73,6 +86,36 @@ func (c *providerServiceClient) CallTool(ctx context.Context, opts ...grpc.CallO
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProviderService_CallToolClient = grpc.BidiStreamingClient[CallToolRequest, CallToolResponse]
 
+func (c *providerServiceClient) ReadResource(ctx context.Context, in *ReadResourceRequest, opts ...grpc.CallOption) (*ReadResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadResourceResponse)
+	err := c.cc.Invoke(ctx, ProviderService_ReadResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *providerServiceClient) GetPrompt(ctx context.Context, in *GetPromptRequest, opts ...grpc.CallOption) (*GetPromptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPromptResponse)
+	err := c.cc.Invoke(ctx, ProviderService_GetPrompt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *providerServiceClient) Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteResponse)
+	err := c.cc.Invoke(ctx, ProviderService_Complete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProviderServiceServer is the server API for ProviderService service.
 // All implementations must embed UnimplementedProviderServiceServer
 // for forward compatibility.
@@ -86,6 +129,16 @@ type ProviderServiceServer interface {
 	// stream after exactly one result. Cancelling the stream cancels the
 	// call's context in the provider.
 	CallTool(grpc.BidiStreamingServer[CallToolRequest, CallToolResponse]) error
+	// ReadResource reads one resource by URI (a listed resource, or a URI
+	// that matches one of the provider's templates). NOT_FOUND when the
+	// provider has no such resource.
+	ReadResource(context.Context, *ReadResourceRequest) (*ReadResourceResponse, error)
+	// GetPrompt renders one prompt with its arguments. NOT_FOUND for an
+	// unknown prompt, INVALID_ARGUMENT for missing or bad arguments.
+	GetPrompt(context.Context, *GetPromptRequest) (*GetPromptResponse, error)
+	// Complete suggests values for a prompt argument or a resource template
+	// variable.
+	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
 	mustEmbedUnimplementedProviderServiceServer()
 }
 
@@ -101,6 +154,15 @@ func (UnimplementedProviderServiceServer) Describe(context.Context, *DescribeReq
 }
 func (UnimplementedProviderServiceServer) CallTool(grpc.BidiStreamingServer[CallToolRequest, CallToolResponse]) error {
 	return status.Error(codes.Unimplemented, "method CallTool not implemented")
+}
+func (UnimplementedProviderServiceServer) ReadResource(context.Context, *ReadResourceRequest) (*ReadResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadResource not implemented")
+}
+func (UnimplementedProviderServiceServer) GetPrompt(context.Context, *GetPromptRequest) (*GetPromptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPrompt not implemented")
+}
+func (UnimplementedProviderServiceServer) Complete(context.Context, *CompleteRequest) (*CompleteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Complete not implemented")
 }
 func (UnimplementedProviderServiceServer) mustEmbedUnimplementedProviderServiceServer() {}
 func (UnimplementedProviderServiceServer) testEmbeddedByValue()                         {}
@@ -148,6 +210,60 @@ func _ProviderService_CallTool_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProviderService_CallToolServer = grpc.BidiStreamingServer[CallToolRequest, CallToolResponse]
 
+func _ProviderService_ReadResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServiceServer).ReadResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProviderService_ReadResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServiceServer).ReadResource(ctx, req.(*ReadResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProviderService_GetPrompt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPromptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServiceServer).GetPrompt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProviderService_GetPrompt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServiceServer).GetPrompt(ctx, req.(*GetPromptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProviderService_Complete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServiceServer).Complete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProviderService_Complete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServiceServer).Complete(ctx, req.(*CompleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProviderService_ServiceDesc is the grpc.ServiceDesc for ProviderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +274,18 @@ var ProviderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Describe",
 			Handler:    _ProviderService_Describe_Handler,
+		},
+		{
+			MethodName: "ReadResource",
+			Handler:    _ProviderService_ReadResource_Handler,
+		},
+		{
+			MethodName: "GetPrompt",
+			Handler:    _ProviderService_GetPrompt_Handler,
+		},
+		{
+			MethodName: "Complete",
+			Handler:    _ProviderService_Complete_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

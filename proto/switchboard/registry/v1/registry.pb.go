@@ -16,6 +16,7 @@ import (
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	v1 "switchboard.dev/proto/switchboard/provider/v1"
+	v11 "switchboard.dev/proto/switchboard/session/v1"
 	sync "sync"
 	unsafe "unsafe"
 )
@@ -707,9 +708,22 @@ type CallToolRequest struct {
 	// The request's _meta object as JSON text, passed through untouched.
 	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Client session the call belongs to.
-	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The JSON-RPC id of the client's request, as JSON text; needed to build
+	// the response event and to match notifications/cancelled.
+	RequestIdJson string `protobuf:"bytes,5,opt,name=request_id_json,json=requestIdJson,proto3" json:"request_id_json,omitempty"`
+	// Session stream to log the call's messages to. Empty means a call bound
+	// to this RPC (see RegistryService.CallTool).
+	Stream string `protobuf:"bytes,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The client's ClientCapabilities object as JSON text.
+	ClientCapabilitiesJson string `protobuf:"bytes,7,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// The session's minimum log level; provider log messages below it are
+	// dropped. Empty means every message passes.
+	LogLevel string `protobuf:"bytes,8,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
+	// Protocol revision the client speaks.
+	ProtocolVersion string `protobuf:"bytes,9,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CallToolRequest) Reset() {
@@ -770,12 +784,49 @@ func (x *CallToolRequest) GetSessionId() string {
 	return ""
 }
 
+func (x *CallToolRequest) GetRequestIdJson() string {
+	if x != nil {
+		return x.RequestIdJson
+	}
+	return ""
+}
+
+func (x *CallToolRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *CallToolRequest) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *CallToolRequest) GetLogLevel() string {
+	if x != nil {
+		return x.LogLevel
+	}
+	return ""
+}
+
+func (x *CallToolRequest) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
 // CallToolResponse is one message of a routed call.
 type CallToolResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
 	//
 	//	*CallToolResponse_Result
+	//	*CallToolResponse_Event
+	//	*CallToolResponse_CloseStream
 	Message       isCallToolResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -827,22 +878,1200 @@ func (x *CallToolResponse) GetResult() *v1.ToolResult {
 	return nil
 }
 
+func (x *CallToolResponse) GetEvent() *v11.Event {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *CallToolResponse) GetCloseStream() *v1.CloseStream {
+	if x != nil {
+		if x, ok := x.Message.(*CallToolResponse_CloseStream); ok {
+			return x.CloseStream
+		}
+	}
+	return nil
+}
+
 type isCallToolResponse_Message interface {
 	isCallToolResponse_Message()
 }
 
 type CallToolResponse_Result struct {
-	// The final result.
+	// The final result, for a call without a stream.
 	Result *v1.ToolResult `protobuf:"bytes,1,opt,name=result,proto3,oneof"`
 }
 
+type CallToolResponse_Event struct {
+	// A logged message of a streamed call. The last one is final.
+	Event *v11.Event `protobuf:"bytes,2,opt,name=event,proto3,oneof"`
+}
+
+type CallToolResponse_CloseStream struct {
+	// The provider asks to end the client's current SSE stream.
+	CloseStream *v1.CloseStream `protobuf:"bytes,3,opt,name=close_stream,json=closeStream,proto3,oneof"`
+}
+
 func (*CallToolResponse_Result) isCallToolResponse_Message() {}
+
+func (*CallToolResponse_Event) isCallToolResponse_Message() {}
+
+func (*CallToolResponse_CloseStream) isCallToolResponse_Message() {}
+
+// CatalogResource is a resource as the merged catalogue lists it.
+type CatalogResource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource.
+	Resource *v1.Resource `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	// Provider that serves it.
+	Provider      string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogResource) Reset() {
+	*x = CatalogResource{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogResource) ProtoMessage() {}
+
+func (x *CatalogResource) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogResource.ProtoReflect.Descriptor instead.
+func (*CatalogResource) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CatalogResource) GetResource() *v1.Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *CatalogResource) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// CatalogResourceTemplate is a template as the merged catalogue lists it.
+type CatalogResourceTemplate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The template.
+	Template *v1.ResourceTemplate `protobuf:"bytes,1,opt,name=template,proto3" json:"template,omitempty"`
+	// Provider that serves it.
+	Provider      string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogResourceTemplate) Reset() {
+	*x = CatalogResourceTemplate{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogResourceTemplate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogResourceTemplate) ProtoMessage() {}
+
+func (x *CatalogResourceTemplate) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogResourceTemplate.ProtoReflect.Descriptor instead.
+func (*CatalogResourceTemplate) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CatalogResourceTemplate) GetTemplate() *v1.ResourceTemplate {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+func (x *CatalogResourceTemplate) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// CatalogPrompt is a prompt as the merged catalogue lists it.
+type CatalogPrompt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The prompt, its name replaced by the exposed name.
+	Prompt *v1.Prompt `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
+	// Provider that serves it.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Name of the prompt inside its provider.
+	ProviderPromptName string `protobuf:"bytes,3,opt,name=provider_prompt_name,json=providerPromptName,proto3" json:"provider_prompt_name,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *CatalogPrompt) Reset() {
+	*x = CatalogPrompt{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogPrompt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogPrompt) ProtoMessage() {}
+
+func (x *CatalogPrompt) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogPrompt.ProtoReflect.Descriptor instead.
+func (*CatalogPrompt) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CatalogPrompt) GetPrompt() *v1.Prompt {
+	if x != nil {
+		return x.Prompt
+	}
+	return nil
+}
+
+func (x *CatalogPrompt) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *CatalogPrompt) GetProviderPromptName() string {
+	if x != nil {
+		return x.ProviderPromptName
+	}
+	return ""
+}
+
+// ListResourcesRequest asks for one page of resources.
+type ListResourcesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most items to return. Zero means the default.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourcesRequest) Reset() {
+	*x = ListResourcesRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourcesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourcesRequest) ProtoMessage() {}
+
+func (x *ListResourcesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourcesRequest.ProtoReflect.Descriptor instead.
+func (*ListResourcesRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListResourcesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListResourcesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListResourcesResponse is one page of resources.
+type ListResourcesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resources.
+	Resources []*CatalogResource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	// Token for the next page. Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourcesResponse) Reset() {
+	*x = ListResourcesResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourcesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourcesResponse) ProtoMessage() {}
+
+func (x *ListResourcesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourcesResponse.ProtoReflect.Descriptor instead.
+func (*ListResourcesResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListResourcesResponse) GetResources() []*CatalogResource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ListResourcesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListResourceTemplatesRequest asks for one page of templates.
+type ListResourceTemplatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most items to return. Zero means the default.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourceTemplatesRequest) Reset() {
+	*x = ListResourceTemplatesRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourceTemplatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourceTemplatesRequest) ProtoMessage() {}
+
+func (x *ListResourceTemplatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourceTemplatesRequest.ProtoReflect.Descriptor instead.
+func (*ListResourceTemplatesRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListResourceTemplatesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListResourceTemplatesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListResourceTemplatesResponse is one page of templates.
+type ListResourceTemplatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Templates.
+	ResourceTemplates []*CatalogResourceTemplate `protobuf:"bytes,1,rep,name=resource_templates,json=resourceTemplates,proto3" json:"resource_templates,omitempty"`
+	// Token for the next page. Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourceTemplatesResponse) Reset() {
+	*x = ListResourceTemplatesResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourceTemplatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourceTemplatesResponse) ProtoMessage() {}
+
+func (x *ListResourceTemplatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourceTemplatesResponse.ProtoReflect.Descriptor instead.
+func (*ListResourceTemplatesResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListResourceTemplatesResponse) GetResourceTemplates() []*CatalogResourceTemplate {
+	if x != nil {
+		return x.ResourceTemplates
+	}
+	return nil
+}
+
+func (x *ListResourceTemplatesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListPromptsRequest asks for one page of prompts.
+type ListPromptsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most items to return. Zero means the default.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPromptsRequest) Reset() {
+	*x = ListPromptsRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPromptsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPromptsRequest) ProtoMessage() {}
+
+func (x *ListPromptsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPromptsRequest.ProtoReflect.Descriptor instead.
+func (*ListPromptsRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListPromptsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPromptsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListPromptsResponse is one page of prompts.
+type ListPromptsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Prompts.
+	Prompts []*CatalogPrompt `protobuf:"bytes,1,rep,name=prompts,proto3" json:"prompts,omitempty"`
+	// Token for the next page. Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPromptsResponse) Reset() {
+	*x = ListPromptsResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPromptsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPromptsResponse) ProtoMessage() {}
+
+func (x *ListPromptsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPromptsResponse.ProtoReflect.Descriptor instead.
+func (*ListPromptsResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListPromptsResponse) GetPrompts() []*CatalogPrompt {
+	if x != nil {
+		return x.Prompts
+	}
+	return nil
+}
+
+func (x *ListPromptsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ReadResourceRequest reads a resource.
+type ReadResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource URI.
+	Uri string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	// The request's _meta object as JSON text.
+	MetaJson string `protobuf:"bytes,2,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
+	// Client session the read belongs to.
+	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResourceRequest) Reset() {
+	*x = ReadResourceRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResourceRequest) ProtoMessage() {}
+
+func (x *ReadResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResourceRequest.ProtoReflect.Descriptor instead.
+func (*ReadResourceRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReadResourceRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetMetaJson() string {
+	if x != nil {
+		return x.MetaJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// ReadResourceResponse carries the provider's ReadResourceResult.
+type ReadResourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ReadResourceResult object as JSON text.
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResourceResponse) Reset() {
+	*x = ReadResourceResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResourceResponse) ProtoMessage() {}
+
+func (x *ReadResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResourceResponse.ProtoReflect.Descriptor instead.
+func (*ReadResourceResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReadResourceResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+// GetPromptRequest renders a prompt.
+type GetPromptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exposed prompt name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Arguments object as JSON text.
+	ArgumentsJson string `protobuf:"bytes,2,opt,name=arguments_json,json=argumentsJson,proto3" json:"arguments_json,omitempty"`
+	// The request's _meta object as JSON text.
+	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
+	// Client session the request belongs to.
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPromptRequest) Reset() {
+	*x = GetPromptRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPromptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPromptRequest) ProtoMessage() {}
+
+func (x *GetPromptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPromptRequest.ProtoReflect.Descriptor instead.
+func (*GetPromptRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetPromptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetArgumentsJson() string {
+	if x != nil {
+		return x.ArgumentsJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetMetaJson() string {
+	if x != nil {
+		return x.MetaJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// GetPromptResponse carries the provider's GetPromptResult.
+type GetPromptResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The GetPromptResult object as JSON text.
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPromptResponse) Reset() {
+	*x = GetPromptResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPromptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPromptResponse) ProtoMessage() {}
+
+func (x *GetPromptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPromptResponse.ProtoReflect.Descriptor instead.
+func (*GetPromptResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetPromptResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+// CompleteRequest asks for completions.
+type CompleteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MCP reference object as JSON text, with the exposed prompt name.
+	RefJson string `protobuf:"bytes,1,opt,name=ref_json,json=refJson,proto3" json:"ref_json,omitempty"`
+	// The argument object as JSON text.
+	ArgumentJson string `protobuf:"bytes,2,opt,name=argument_json,json=argumentJson,proto3" json:"argument_json,omitempty"`
+	// The optional context object as JSON text.
+	ContextJson string `protobuf:"bytes,3,opt,name=context_json,json=contextJson,proto3" json:"context_json,omitempty"`
+	// Client session the request belongs to.
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteRequest) Reset() {
+	*x = CompleteRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteRequest) ProtoMessage() {}
+
+func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
+func (*CompleteRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CompleteRequest) GetRefJson() string {
+	if x != nil {
+		return x.RefJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetArgumentJson() string {
+	if x != nil {
+		return x.ArgumentJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetContextJson() string {
+	if x != nil {
+		return x.ContextJson
+	}
+	return ""
+}
+
+func (x *CompleteRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// CompleteResponse carries the provider's CompleteResult.
+type CompleteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CompleteResult object as JSON text.
+	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteResponse) Reset() {
+	*x = CompleteResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteResponse) ProtoMessage() {}
+
+func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
+func (*CompleteResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CompleteResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+// DeliverResponseRequest carries a client's JSON-RPC response.
+type DeliverResponseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session the response came from; it must own the request.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The JSON-RPC response (result or error) as JSON text.
+	MessageJson   string `protobuf:"bytes,2,opt,name=message_json,json=messageJson,proto3" json:"message_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverResponseRequest) Reset() {
+	*x = DeliverResponseRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverResponseRequest) ProtoMessage() {}
+
+func (x *DeliverResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverResponseRequest.ProtoReflect.Descriptor instead.
+func (*DeliverResponseRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeliverResponseRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *DeliverResponseRequest) GetMessageJson() string {
+	if x != nil {
+		return x.MessageJson
+	}
+	return ""
+}
+
+// DeliverResponseResponse is empty.
+type DeliverResponseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverResponseResponse) Reset() {
+	*x = DeliverResponseResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverResponseResponse) ProtoMessage() {}
+
+func (x *DeliverResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverResponseResponse.ProtoReflect.Descriptor instead.
+func (*DeliverResponseResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{30}
+}
+
+// CancelCallRequest names a call to cancel.
+type CancelCallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session that made the call.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The JSON-RPC id of the call's request, as JSON text.
+	RequestIdJson string `protobuf:"bytes,2,opt,name=request_id_json,json=requestIdJson,proto3" json:"request_id_json,omitempty"`
+	// Reason given by the client, if any.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelCallRequest) Reset() {
+	*x = CancelCallRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelCallRequest) ProtoMessage() {}
+
+func (x *CancelCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelCallRequest.ProtoReflect.Descriptor instead.
+func (*CancelCallRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CancelCallRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *CancelCallRequest) GetRequestIdJson() string {
+	if x != nil {
+		return x.RequestIdJson
+	}
+	return ""
+}
+
+func (x *CancelCallRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CancelCallResponse is empty.
+type CancelCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelCallResponse) Reset() {
+	*x = CancelCallResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelCallResponse) ProtoMessage() {}
+
+func (x *CancelCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelCallResponse.ProtoReflect.Descriptor instead.
+func (*CancelCallResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+// NotifyResourceUpdatedRequest reports a changed resource.
+type NotifyResourceUpdatedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Provider name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The provider's current lease id.
+	LeaseId string `protobuf:"bytes,2,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// URI of the resource that changed.
+	Uri           string `protobuf:"bytes,3,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyResourceUpdatedRequest) Reset() {
+	*x = NotifyResourceUpdatedRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyResourceUpdatedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyResourceUpdatedRequest) ProtoMessage() {}
+
+func (x *NotifyResourceUpdatedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyResourceUpdatedRequest.ProtoReflect.Descriptor instead.
+func (*NotifyResourceUpdatedRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *NotifyResourceUpdatedRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NotifyResourceUpdatedRequest) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *NotifyResourceUpdatedRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+// NotifyResourceUpdatedResponse is empty.
+type NotifyResourceUpdatedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyResourceUpdatedResponse) Reset() {
+	*x = NotifyResourceUpdatedResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyResourceUpdatedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyResourceUpdatedResponse) ProtoMessage() {}
+
+func (x *NotifyResourceUpdatedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyResourceUpdatedResponse.ProtoReflect.Descriptor instead.
+func (*NotifyResourceUpdatedResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{34}
+}
 
 var File_switchboard_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&switchboard/provider/v1/provider.proto\"\xac\x01\n" +
+	"&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&switchboard/provider/v1/provider.proto\x1a$switchboard/session/v1/session.proto\"\xac\x01\n" +
 	"\bProvider\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -884,16 +2113,96 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\vCatalogTool\x121\n" +
 	"\x04tool\x18\x01 \x01(\v2\x1d.switchboard.provider.v1.ToolR\x04tool\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12,\n" +
-	"\x12provider_tool_name\x18\x03 \x01(\tR\x10providerToolName\"\x88\x01\n" +
+	"\x12provider_tool_name\x18\x03 \x01(\tR\x10providerToolName\"\xca\x02\n" +
 	"\x0fCallToolRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
 	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\"\\\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x12&\n" +
+	"\x0frequest_id_json\x18\x05 \x01(\tR\rrequestIdJson\x12\x16\n" +
+	"\x06stream\x18\x06 \x01(\tR\x06stream\x128\n" +
+	"\x18client_capabilities_json\x18\a \x01(\tR\x16clientCapabilitiesJson\x12\x1b\n" +
+	"\tlog_level\x18\b \x01(\tR\blogLevel\x12)\n" +
+	"\x10protocol_version\x18\t \x01(\tR\x0fprotocolVersion\"\xde\x01\n" +
 	"\x10CallToolResponse\x12=\n" +
-	"\x06result\x18\x01 \x01(\v2#.switchboard.provider.v1.ToolResultH\x00R\x06resultB\t\n" +
-	"\amessage2\xa7\x05\n" +
+	"\x06result\x18\x01 \x01(\v2#.switchboard.provider.v1.ToolResultH\x00R\x06result\x125\n" +
+	"\x05event\x18\x02 \x01(\v2\x1d.switchboard.session.v1.EventH\x00R\x05event\x12I\n" +
+	"\fclose_stream\x18\x03 \x01(\v2$.switchboard.provider.v1.CloseStreamH\x00R\vcloseStreamB\t\n" +
+	"\amessage\"l\n" +
+	"\x0fCatalogResource\x12=\n" +
+	"\bresource\x18\x01 \x01(\v2!.switchboard.provider.v1.ResourceR\bresource\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\"|\n" +
+	"\x17CatalogResourceTemplate\x12E\n" +
+	"\btemplate\x18\x01 \x01(\v2).switchboard.provider.v1.ResourceTemplateR\btemplate\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\"\x96\x01\n" +
+	"\rCatalogPrompt\x127\n" +
+	"\x06prompt\x18\x01 \x01(\v2\x1f.switchboard.provider.v1.PromptR\x06prompt\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x120\n" +
+	"\x14provider_prompt_name\x18\x03 \x01(\tR\x12providerPromptName\"R\n" +
+	"\x14ListResourcesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x87\x01\n" +
+	"\x15ListResourcesResponse\x12F\n" +
+	"\tresources\x18\x01 \x03(\v2(.switchboard.registry.v1.CatalogResourceR\tresources\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Z\n" +
+	"\x1cListResourceTemplatesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xa8\x01\n" +
+	"\x1dListResourceTemplatesResponse\x12_\n" +
+	"\x12resource_templates\x18\x01 \x03(\v20.switchboard.registry.v1.CatalogResourceTemplateR\x11resourceTemplates\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
+	"\x12ListPromptsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x7f\n" +
+	"\x13ListPromptsResponse\x12@\n" +
+	"\aprompts\x18\x01 \x03(\v2&.switchboard.registry.v1.CatalogPromptR\aprompts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"c\n" +
+	"\x13ReadResourceRequest\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1b\n" +
+	"\tmeta_json\x18\x02 \x01(\tR\bmetaJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\"7\n" +
+	"\x14ReadResourceResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"\x89\x01\n" +
+	"\x10GetPromptRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
+	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"4\n" +
+	"\x11GetPromptResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"\x93\x01\n" +
+	"\x0fCompleteRequest\x12\x19\n" +
+	"\bref_json\x18\x01 \x01(\tR\arefJson\x12#\n" +
+	"\rargument_json\x18\x02 \x01(\tR\fargumentJson\x12!\n" +
+	"\fcontext_json\x18\x03 \x01(\tR\vcontextJson\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"3\n" +
+	"\x10CompleteResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\tR\n" +
+	"resultJson\"Z\n" +
+	"\x16DeliverResponseRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12!\n" +
+	"\fmessage_json\x18\x02 \x01(\tR\vmessageJson\"\x19\n" +
+	"\x17DeliverResponseResponse\"r\n" +
+	"\x11CancelCallRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12&\n" +
+	"\x0frequest_id_json\x18\x02 \x01(\tR\rrequestIdJson\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x14\n" +
+	"\x12CancelCallResponse\"_\n" +
+	"\x1cNotifyResourceUpdatedRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\blease_id\x18\x02 \x01(\tR\aleaseId\x12\x10\n" +
+	"\x03uri\x18\x03 \x01(\tR\x03uri\"\x1f\n" +
+	"\x1dNotifyResourceUpdatedResponse2\xa2\r\n" +
 	"\x0fRegistryService\x12w\n" +
 	"\x10RegisterProvider\x120.switchboard.registry.v1.RegisterProviderRequest\x1a1.switchboard.registry.v1.RegisterProviderResponse\x12e\n" +
 	"\n" +
@@ -901,7 +2210,17 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\x12DeregisterProvider\x122.switchboard.registry.v1.DeregisterProviderRequest\x1a3.switchboard.registry.v1.DeregisterProviderResponse\x12n\n" +
 	"\rListProviders\x12-.switchboard.registry.v1.ListProvidersRequest\x1a..switchboard.registry.v1.ListProvidersResponse\x12b\n" +
 	"\tListTools\x12).switchboard.registry.v1.ListToolsRequest\x1a*.switchboard.registry.v1.ListToolsResponse\x12a\n" +
-	"\bCallTool\x12(.switchboard.registry.v1.CallToolRequest\x1a).switchboard.registry.v1.CallToolResponse0\x01B\xe4\x01\n" +
+	"\bCallTool\x12(.switchboard.registry.v1.CallToolRequest\x1a).switchboard.registry.v1.CallToolResponse0\x01\x12n\n" +
+	"\rListResources\x12-.switchboard.registry.v1.ListResourcesRequest\x1a..switchboard.registry.v1.ListResourcesResponse\x12\x86\x01\n" +
+	"\x15ListResourceTemplates\x125.switchboard.registry.v1.ListResourceTemplatesRequest\x1a6.switchboard.registry.v1.ListResourceTemplatesResponse\x12h\n" +
+	"\vListPrompts\x12+.switchboard.registry.v1.ListPromptsRequest\x1a,.switchboard.registry.v1.ListPromptsResponse\x12k\n" +
+	"\fReadResource\x12,.switchboard.registry.v1.ReadResourceRequest\x1a-.switchboard.registry.v1.ReadResourceResponse\x12b\n" +
+	"\tGetPrompt\x12).switchboard.registry.v1.GetPromptRequest\x1a*.switchboard.registry.v1.GetPromptResponse\x12_\n" +
+	"\bComplete\x12(.switchboard.registry.v1.CompleteRequest\x1a).switchboard.registry.v1.CompleteResponse\x12t\n" +
+	"\x0fDeliverResponse\x12/.switchboard.registry.v1.DeliverResponseRequest\x1a0.switchboard.registry.v1.DeliverResponseResponse\x12e\n" +
+	"\n" +
+	"CancelCall\x12*.switchboard.registry.v1.CancelCallRequest\x1a+.switchboard.registry.v1.CancelCallResponse\x12\x86\x01\n" +
+	"\x15NotifyResourceUpdated\x125.switchboard.registry.v1.NotifyResourceUpdatedRequest\x1a6.switchboard.registry.v1.NotifyResourceUpdatedResponseB\xe4\x01\n" +
 	"\x1bcom.switchboard.registry.v1B\rRegistryProtoP\x01Z8switchboard.dev/proto/switchboard/registry/v1;registryv1\xa2\x02\x03SRX\xaa\x02\x17Switchboard.Registry.V1\xca\x02\x17Switchboard\\Registry\\V1\xe2\x02#Switchboard\\Registry\\V1\\GPBMetadata\xea\x02\x19Switchboard::Registry::V1b\x06proto3"
 
 var (
@@ -916,54 +2235,106 @@ func file_switchboard_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_switchboard_registry_v1_registry_proto_rawDescData
 }
 
-var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_switchboard_registry_v1_registry_proto_goTypes = []any{
-	(*Provider)(nil),                   // 0: switchboard.registry.v1.Provider
-	(*RegisterProviderRequest)(nil),    // 1: switchboard.registry.v1.RegisterProviderRequest
-	(*RegisterProviderResponse)(nil),   // 2: switchboard.registry.v1.RegisterProviderResponse
-	(*RenewLeaseRequest)(nil),          // 3: switchboard.registry.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),         // 4: switchboard.registry.v1.RenewLeaseResponse
-	(*DeregisterProviderRequest)(nil),  // 5: switchboard.registry.v1.DeregisterProviderRequest
-	(*DeregisterProviderResponse)(nil), // 6: switchboard.registry.v1.DeregisterProviderResponse
-	(*ListProvidersRequest)(nil),       // 7: switchboard.registry.v1.ListProvidersRequest
-	(*ListProvidersResponse)(nil),      // 8: switchboard.registry.v1.ListProvidersResponse
-	(*ListToolsRequest)(nil),           // 9: switchboard.registry.v1.ListToolsRequest
-	(*ListToolsResponse)(nil),          // 10: switchboard.registry.v1.ListToolsResponse
-	(*CatalogTool)(nil),                // 11: switchboard.registry.v1.CatalogTool
-	(*CallToolRequest)(nil),            // 12: switchboard.registry.v1.CallToolRequest
-	(*CallToolResponse)(nil),           // 13: switchboard.registry.v1.CallToolResponse
-	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 15: google.protobuf.Duration
-	(*v1.Tool)(nil),                    // 16: switchboard.provider.v1.Tool
-	(*v1.ToolResult)(nil),              // 17: switchboard.provider.v1.ToolResult
+	(*Provider)(nil),                      // 0: switchboard.registry.v1.Provider
+	(*RegisterProviderRequest)(nil),       // 1: switchboard.registry.v1.RegisterProviderRequest
+	(*RegisterProviderResponse)(nil),      // 2: switchboard.registry.v1.RegisterProviderResponse
+	(*RenewLeaseRequest)(nil),             // 3: switchboard.registry.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),            // 4: switchboard.registry.v1.RenewLeaseResponse
+	(*DeregisterProviderRequest)(nil),     // 5: switchboard.registry.v1.DeregisterProviderRequest
+	(*DeregisterProviderResponse)(nil),    // 6: switchboard.registry.v1.DeregisterProviderResponse
+	(*ListProvidersRequest)(nil),          // 7: switchboard.registry.v1.ListProvidersRequest
+	(*ListProvidersResponse)(nil),         // 8: switchboard.registry.v1.ListProvidersResponse
+	(*ListToolsRequest)(nil),              // 9: switchboard.registry.v1.ListToolsRequest
+	(*ListToolsResponse)(nil),             // 10: switchboard.registry.v1.ListToolsResponse
+	(*CatalogTool)(nil),                   // 11: switchboard.registry.v1.CatalogTool
+	(*CallToolRequest)(nil),               // 12: switchboard.registry.v1.CallToolRequest
+	(*CallToolResponse)(nil),              // 13: switchboard.registry.v1.CallToolResponse
+	(*CatalogResource)(nil),               // 14: switchboard.registry.v1.CatalogResource
+	(*CatalogResourceTemplate)(nil),       // 15: switchboard.registry.v1.CatalogResourceTemplate
+	(*CatalogPrompt)(nil),                 // 16: switchboard.registry.v1.CatalogPrompt
+	(*ListResourcesRequest)(nil),          // 17: switchboard.registry.v1.ListResourcesRequest
+	(*ListResourcesResponse)(nil),         // 18: switchboard.registry.v1.ListResourcesResponse
+	(*ListResourceTemplatesRequest)(nil),  // 19: switchboard.registry.v1.ListResourceTemplatesRequest
+	(*ListResourceTemplatesResponse)(nil), // 20: switchboard.registry.v1.ListResourceTemplatesResponse
+	(*ListPromptsRequest)(nil),            // 21: switchboard.registry.v1.ListPromptsRequest
+	(*ListPromptsResponse)(nil),           // 22: switchboard.registry.v1.ListPromptsResponse
+	(*ReadResourceRequest)(nil),           // 23: switchboard.registry.v1.ReadResourceRequest
+	(*ReadResourceResponse)(nil),          // 24: switchboard.registry.v1.ReadResourceResponse
+	(*GetPromptRequest)(nil),              // 25: switchboard.registry.v1.GetPromptRequest
+	(*GetPromptResponse)(nil),             // 26: switchboard.registry.v1.GetPromptResponse
+	(*CompleteRequest)(nil),               // 27: switchboard.registry.v1.CompleteRequest
+	(*CompleteResponse)(nil),              // 28: switchboard.registry.v1.CompleteResponse
+	(*DeliverResponseRequest)(nil),        // 29: switchboard.registry.v1.DeliverResponseRequest
+	(*DeliverResponseResponse)(nil),       // 30: switchboard.registry.v1.DeliverResponseResponse
+	(*CancelCallRequest)(nil),             // 31: switchboard.registry.v1.CancelCallRequest
+	(*CancelCallResponse)(nil),            // 32: switchboard.registry.v1.CancelCallResponse
+	(*NotifyResourceUpdatedRequest)(nil),  // 33: switchboard.registry.v1.NotifyResourceUpdatedRequest
+	(*NotifyResourceUpdatedResponse)(nil), // 34: switchboard.registry.v1.NotifyResourceUpdatedResponse
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 36: google.protobuf.Duration
+	(*v1.Tool)(nil),                       // 37: switchboard.provider.v1.Tool
+	(*v1.ToolResult)(nil),                 // 38: switchboard.provider.v1.ToolResult
+	(*v11.Event)(nil),                     // 39: switchboard.session.v1.Event
+	(*v1.CloseStream)(nil),                // 40: switchboard.provider.v1.CloseStream
+	(*v1.Resource)(nil),                   // 41: switchboard.provider.v1.Resource
+	(*v1.ResourceTemplate)(nil),           // 42: switchboard.provider.v1.ResourceTemplate
+	(*v1.Prompt)(nil),                     // 43: switchboard.provider.v1.Prompt
 }
 var file_switchboard_registry_v1_registry_proto_depIdxs = []int32{
-	14, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
+	35, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
 	0,  // 2: switchboard.registry.v1.RegisterProviderResponse.provider:type_name -> switchboard.registry.v1.Provider
-	15, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
-	14, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
+	35, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: switchboard.registry.v1.ListProvidersResponse.providers:type_name -> switchboard.registry.v1.Provider
 	11, // 6: switchboard.registry.v1.ListToolsResponse.tools:type_name -> switchboard.registry.v1.CatalogTool
-	16, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
-	17, // 8: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
-	1,  // 9: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
-	3,  // 10: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
-	5,  // 11: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
-	7,  // 12: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
-	9,  // 13: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
-	12, // 14: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
-	2,  // 15: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
-	4,  // 16: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
-	6,  // 17: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
-	8,  // 18: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
-	10, // 19: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
-	13, // 20: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	37, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
+	38, // 8: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
+	39, // 9: switchboard.registry.v1.CallToolResponse.event:type_name -> switchboard.session.v1.Event
+	40, // 10: switchboard.registry.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
+	41, // 11: switchboard.registry.v1.CatalogResource.resource:type_name -> switchboard.provider.v1.Resource
+	42, // 12: switchboard.registry.v1.CatalogResourceTemplate.template:type_name -> switchboard.provider.v1.ResourceTemplate
+	43, // 13: switchboard.registry.v1.CatalogPrompt.prompt:type_name -> switchboard.provider.v1.Prompt
+	14, // 14: switchboard.registry.v1.ListResourcesResponse.resources:type_name -> switchboard.registry.v1.CatalogResource
+	15, // 15: switchboard.registry.v1.ListResourceTemplatesResponse.resource_templates:type_name -> switchboard.registry.v1.CatalogResourceTemplate
+	16, // 16: switchboard.registry.v1.ListPromptsResponse.prompts:type_name -> switchboard.registry.v1.CatalogPrompt
+	1,  // 17: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
+	3,  // 18: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
+	5,  // 19: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
+	7,  // 20: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
+	9,  // 21: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
+	12, // 22: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
+	17, // 23: switchboard.registry.v1.RegistryService.ListResources:input_type -> switchboard.registry.v1.ListResourcesRequest
+	19, // 24: switchboard.registry.v1.RegistryService.ListResourceTemplates:input_type -> switchboard.registry.v1.ListResourceTemplatesRequest
+	21, // 25: switchboard.registry.v1.RegistryService.ListPrompts:input_type -> switchboard.registry.v1.ListPromptsRequest
+	23, // 26: switchboard.registry.v1.RegistryService.ReadResource:input_type -> switchboard.registry.v1.ReadResourceRequest
+	25, // 27: switchboard.registry.v1.RegistryService.GetPrompt:input_type -> switchboard.registry.v1.GetPromptRequest
+	27, // 28: switchboard.registry.v1.RegistryService.Complete:input_type -> switchboard.registry.v1.CompleteRequest
+	29, // 29: switchboard.registry.v1.RegistryService.DeliverResponse:input_type -> switchboard.registry.v1.DeliverResponseRequest
+	31, // 30: switchboard.registry.v1.RegistryService.CancelCall:input_type -> switchboard.registry.v1.CancelCallRequest
+	33, // 31: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:input_type -> switchboard.registry.v1.NotifyResourceUpdatedRequest
+	2,  // 32: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
+	4,  // 33: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
+	6,  // 34: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
+	8,  // 35: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
+	10, // 36: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
+	13, // 37: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
+	18, // 38: switchboard.registry.v1.RegistryService.ListResources:output_type -> switchboard.registry.v1.ListResourcesResponse
+	20, // 39: switchboard.registry.v1.RegistryService.ListResourceTemplates:output_type -> switchboard.registry.v1.ListResourceTemplatesResponse
+	22, // 40: switchboard.registry.v1.RegistryService.ListPrompts:output_type -> switchboard.registry.v1.ListPromptsResponse
+	24, // 41: switchboard.registry.v1.RegistryService.ReadResource:output_type -> switchboard.registry.v1.ReadResourceResponse
+	26, // 42: switchboard.registry.v1.RegistryService.GetPrompt:output_type -> switchboard.registry.v1.GetPromptResponse
+	28, // 43: switchboard.registry.v1.RegistryService.Complete:output_type -> switchboard.registry.v1.CompleteResponse
+	30, // 44: switchboard.registry.v1.RegistryService.DeliverResponse:output_type -> switchboard.registry.v1.DeliverResponseResponse
+	32, // 45: switchboard.registry.v1.RegistryService.CancelCall:output_type -> switchboard.registry.v1.CancelCallResponse
+	34, // 46: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:output_type -> switchboard.registry.v1.NotifyResourceUpdatedResponse
+	32, // [32:47] is the sub-list for method output_type
+	17, // [17:32] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_registry_v1_registry_proto_init() }
@@ -974,6 +2345,8 @@ func file_switchboard_registry_v1_registry_proto_init() {
 	file_switchboard_registry_v1_registry_proto_msgTypes[1].OneofWrappers = []any{}
 	file_switchboard_registry_v1_registry_proto_msgTypes[13].OneofWrappers = []any{
 		(*CallToolResponse_Result)(nil),
+		(*CallToolResponse_Event)(nil),
+		(*CallToolResponse_CloseStream)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -981,7 +2354,7 @@ func file_switchboard_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_registry_v1_registry_proto_rawDesc), len(file_switchboard_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,12 +22,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_RegisterProvider_FullMethodName   = "/switchboard.registry.v1.RegistryService/RegisterProvider"
-	RegistryService_RenewLease_FullMethodName         = "/switchboard.registry.v1.RegistryService/RenewLease"
-	RegistryService_DeregisterProvider_FullMethodName = "/switchboard.registry.v1.RegistryService/DeregisterProvider"
-	RegistryService_ListProviders_FullMethodName      = "/switchboard.registry.v1.RegistryService/ListProviders"
-	RegistryService_ListTools_FullMethodName          = "/switchboard.registry.v1.RegistryService/ListTools"
-	RegistryService_CallTool_FullMethodName           = "/switchboard.registry.v1.RegistryService/CallTool"
+	RegistryService_RegisterProvider_FullMethodName      = "/switchboard.registry.v1.RegistryService/RegisterProvider"
+	RegistryService_RenewLease_FullMethodName            = "/switchboard.registry.v1.RegistryService/RenewLease"
+	RegistryService_DeregisterProvider_FullMethodName    = "/switchboard.registry.v1.RegistryService/DeregisterProvider"
+	RegistryService_ListProviders_FullMethodName         = "/switchboard.registry.v1.RegistryService/ListProviders"
+	RegistryService_ListTools_FullMethodName             = "/switchboard.registry.v1.RegistryService/ListTools"
+	RegistryService_CallTool_FullMethodName              = "/switchboard.registry.v1.RegistryService/CallTool"
+	RegistryService_ListResources_FullMethodName         = "/switchboard.registry.v1.RegistryService/ListResources"
+	RegistryService_ListResourceTemplates_FullMethodName = "/switchboard.registry.v1.RegistryService/ListResourceTemplates"
+	RegistryService_ListPrompts_FullMethodName           = "/switchboard.registry.v1.RegistryService/ListPrompts"
+	RegistryService_ReadResource_FullMethodName          = "/switchboard.registry.v1.RegistryService/ReadResource"
+	RegistryService_GetPrompt_FullMethodName             = "/switchboard.registry.v1.RegistryService/GetPrompt"
+	RegistryService_Complete_FullMethodName              = "/switchboard.registry.v1.RegistryService/Complete"
+	RegistryService_DeliverResponse_FullMethodName       = "/switchboard.registry.v1.RegistryService/DeliverResponse"
+	RegistryService_CancelCall_FullMethodName            = "/switchboard.registry.v1.RegistryService/CancelCall"
+	RegistryService_NotifyResourceUpdated_FullMethodName = "/switchboard.registry.v1.RegistryService/NotifyResourceUpdated"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -50,9 +59,43 @@ type RegistryServiceClient interface {
 	ListProviders(ctx context.Context, in *ListProvidersRequest, opts ...grpc.CallOption) (*ListProvidersResponse, error)
 	// ListTools lists the merged catalogue, ordered by exposed name.
 	ListTools(ctx context.Context, in *ListToolsRequest, opts ...grpc.CallOption) (*ListToolsResponse, error)
-	// CallTool routes a call to the provider that owns the tool. The stream
-	// ends after one result; cancelling it cancels the provider's work.
+	// CallTool routes a call to the provider that owns the tool.
+	//
+	// Without a stream name the call is bound to this RPC: cancelling the
+	// RPC cancels the provider's work, interim notifications are dropped and
+	// the provider's requests to the client are refused; the RPC ends with
+	// one result.
+	//
+	// With a stream name every message of the call (notifications, requests
+	// to the client, and finally the JSON-RPC response) is appended to that
+	// stream of the client's session and relayed as an Event. The call then
+	// outlives this RPC, so that a client whose connection or gateway
+	// replica died resumes the stream elsewhere; it ends with the response,
+	// or when the client cancels it with CancelCall.
 	CallTool(ctx context.Context, in *CallToolRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CallToolResponse], error)
+	// ListResources lists the merged resources, ordered by URI.
+	ListResources(ctx context.Context, in *ListResourcesRequest, opts ...grpc.CallOption) (*ListResourcesResponse, error)
+	// ListResourceTemplates lists the merged templates, ordered by template.
+	ListResourceTemplates(ctx context.Context, in *ListResourceTemplatesRequest, opts ...grpc.CallOption) (*ListResourceTemplatesResponse, error)
+	// ListPrompts lists the merged prompts, ordered by exposed name.
+	ListPrompts(ctx context.Context, in *ListPromptsRequest, opts ...grpc.CallOption) (*ListPromptsResponse, error)
+	// ReadResource routes a read to the provider that lists the URI or owns
+	// a template matching it. NOT_FOUND when none does.
+	ReadResource(ctx context.Context, in *ReadResourceRequest, opts ...grpc.CallOption) (*ReadResourceResponse, error)
+	// GetPrompt routes to the provider that owns the prompt.
+	GetPrompt(ctx context.Context, in *GetPromptRequest, opts ...grpc.CallOption) (*GetPromptResponse, error)
+	// Complete routes a completion request by its reference.
+	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
+	// DeliverResponse hands the client's answer to a server-to-client
+	// request to the call waiting for it, on whichever registry replica that
+	// call runs.
+	DeliverResponse(ctx context.Context, in *DeliverResponseRequest, opts ...grpc.CallOption) (*DeliverResponseResponse, error)
+	// CancelCall cancels a streamed call on behalf of the client
+	// (notifications/cancelled), on whichever replica it runs.
+	CancelCall(ctx context.Context, in *CancelCallRequest, opts ...grpc.CallOption) (*CancelCallResponse, error)
+	// NotifyResourceUpdated is called by a provider when one of its
+	// resources changed; subscribed sessions are told.
+	NotifyResourceUpdated(ctx context.Context, in *NotifyResourceUpdatedRequest, opts ...grpc.CallOption) (*NotifyResourceUpdatedResponse, error)
 }
 
 type registryServiceClient struct {
@@ -132,6 +175,96 @@ func (c *registryServiceClient) CallTool(ctx context.Context, in *CallToolReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_CallToolClient = grpc.ServerStreamingClient[CallToolResponse]
 
+func (c *registryServiceClient) ListResources(ctx context.Context, in *ListResourcesRequest, opts ...grpc.CallOption) (*ListResourcesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResourcesResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListResources_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListResourceTemplates(ctx context.Context, in *ListResourceTemplatesRequest, opts ...grpc.CallOption) (*ListResourceTemplatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResourceTemplatesResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListResourceTemplates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListPrompts(ctx context.Context, in *ListPromptsRequest, opts ...grpc.CallOption) (*ListPromptsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPromptsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListPrompts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ReadResource(ctx context.Context, in *ReadResourceRequest, opts ...grpc.CallOption) (*ReadResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadResourceResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ReadResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetPrompt(ctx context.Context, in *GetPromptRequest, opts ...grpc.CallOption) (*GetPromptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPromptResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetPrompt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteResponse)
+	err := c.cc.Invoke(ctx, RegistryService_Complete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DeliverResponse(ctx context.Context, in *DeliverResponseRequest, opts ...grpc.CallOption) (*DeliverResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliverResponseResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DeliverResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) CancelCall(ctx context.Context, in *CancelCallRequest, opts ...grpc.CallOption) (*CancelCallResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelCallResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CancelCall_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) NotifyResourceUpdated(ctx context.Context, in *NotifyResourceUpdatedRequest, opts ...grpc.CallOption) (*NotifyResourceUpdatedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NotifyResourceUpdatedResponse)
+	err := c.cc.Invoke(ctx, RegistryService_NotifyResourceUpdated_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -152,9 +285,43 @@ type RegistryServiceServer interface {
 	ListProviders(context.Context, *ListProvidersRequest) (*ListProvidersResponse, error)
 	// ListTools lists the merged catalogue, ordered by exposed name.
 	ListTools(context.Context, *ListToolsRequest) (*ListToolsResponse, error)
-	// CallTool routes a call to the provider that owns the tool. The stream
-	// ends after one result; cancelling it cancels the provider's work.
+	// CallTool routes a call to the provider that owns the tool.
+	//
+	// Without a stream name the call is bound to this RPC: cancelling the
+	// RPC cancels the provider's work, interim notifications are dropped and
+	// the provider's requests to the client are refused; the RPC ends with
+	// one result.
+	//
+	// With a stream name every message of the call (notifications, requests
+	// to the client, and finally the JSON-RPC response) is appended to that
+	// stream of the client's session and relayed as an Event. The call then
+	// outlives this RPC, so that a client whose connection or gateway
+	// replica died resumes the stream elsewhere; it ends with the response,
+	// or when the client cancels it with CancelCall.
 	CallTool(*CallToolRequest, grpc.ServerStreamingServer[CallToolResponse]) error
+	// ListResources lists the merged resources, ordered by URI.
+	ListResources(context.Context, *ListResourcesRequest) (*ListResourcesResponse, error)
+	// ListResourceTemplates lists the merged templates, ordered by template.
+	ListResourceTemplates(context.Context, *ListResourceTemplatesRequest) (*ListResourceTemplatesResponse, error)
+	// ListPrompts lists the merged prompts, ordered by exposed name.
+	ListPrompts(context.Context, *ListPromptsRequest) (*ListPromptsResponse, error)
+	// ReadResource routes a read to the provider that lists the URI or owns
+	// a template matching it. NOT_FOUND when none does.
+	ReadResource(context.Context, *ReadResourceRequest) (*ReadResourceResponse, error)
+	// GetPrompt routes to the provider that owns the prompt.
+	GetPrompt(context.Context, *GetPromptRequest) (*GetPromptResponse, error)
+	// Complete routes a completion request by its reference.
+	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
+	// DeliverResponse hands the client's answer to a server-to-client
+	// request to the call waiting for it, on whichever registry replica that
+	// call runs.
+	DeliverResponse(context.Context, *DeliverResponseRequest) (*DeliverResponseResponse, error)
+	// CancelCall cancels a streamed call on behalf of the client
+	// (notifications/cancelled), on whichever replica it runs.
+	CancelCall(context.Context, *CancelCallRequest) (*CancelCallResponse, error)
+	// NotifyResourceUpdated is called by a provider when one of its
+	// resources changed; subscribed sessions are told.
+	NotifyResourceUpdated(context.Context, *NotifyResourceUpdatedRequest) (*NotifyResourceUpdatedResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -182,6 +349,33 @@ func (UnimplementedRegistryServiceServer) ListTools(context.Context, *ListToolsR
 }
 func (UnimplementedRegistryServiceServer) CallTool(*CallToolRequest, grpc.ServerStreamingServer[CallToolResponse]) error {
 	return status.Error(codes.Unimplemented, "method CallTool not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListResources(context.Context, *ListResourcesRequest) (*ListResourcesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListResources not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListResourceTemplates(context.Context, *ListResourceTemplatesRequest) (*ListResourceTemplatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListResourceTemplates not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListPrompts(context.Context, *ListPromptsRequest) (*ListPromptsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPrompts not implemented")
+}
+func (UnimplementedRegistryServiceServer) ReadResource(context.Context, *ReadResourceRequest) (*ReadResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadResource not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetPrompt(context.Context, *GetPromptRequest) (*GetPromptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPrompt not implemented")
+}
+func (UnimplementedRegistryServiceServer) Complete(context.Context, *CompleteRequest) (*CompleteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Complete not implemented")
+}
+func (UnimplementedRegistryServiceServer) DeliverResponse(context.Context, *DeliverResponseRequest) (*DeliverResponseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeliverResponse not implemented")
+}
+func (UnimplementedRegistryServiceServer) CancelCall(context.Context, *CancelCallRequest) (*CancelCallResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelCall not implemented")
+}
+func (UnimplementedRegistryServiceServer) NotifyResourceUpdated(context.Context, *NotifyResourceUpdatedRequest) (*NotifyResourceUpdatedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NotifyResourceUpdated not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -305,6 +499,168 @@ func _RegistryService_CallTool_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RegistryService_CallToolServer = grpc.ServerStreamingServer[CallToolResponse]
 
+func _RegistryService_ListResources_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListResourcesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListResources(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListResources_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListResources(ctx, req.(*ListResourcesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListResourceTemplates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListResourceTemplatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListResourceTemplates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListResourceTemplates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListResourceTemplates(ctx, req.(*ListResourceTemplatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListPrompts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPromptsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListPrompts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListPrompts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListPrompts(ctx, req.(*ListPromptsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ReadResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ReadResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ReadResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ReadResource(ctx, req.(*ReadResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetPrompt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPromptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetPrompt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetPrompt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetPrompt(ctx, req.(*GetPromptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_Complete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).Complete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_Complete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).Complete(ctx, req.(*CompleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DeliverResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeliverResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DeliverResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DeliverResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DeliverResponse(ctx, req.(*DeliverResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_CancelCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelCallRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CancelCall(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CancelCall_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CancelCall(ctx, req.(*CancelCallRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_NotifyResourceUpdated_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NotifyResourceUpdatedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).NotifyResourceUpdated(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_NotifyResourceUpdated_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).NotifyResourceUpdated(ctx, req.(*NotifyResourceUpdatedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -331,6 +687,42 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTools",
 			Handler:    _RegistryService_ListTools_Handler,
+		},
+		{
+			MethodName: "ListResources",
+			Handler:    _RegistryService_ListResources_Handler,
+		},
+		{
+			MethodName: "ListResourceTemplates",
+			Handler:    _RegistryService_ListResourceTemplates_Handler,
+		},
+		{
+			MethodName: "ListPrompts",
+			Handler:    _RegistryService_ListPrompts_Handler,
+		},
+		{
+			MethodName: "ReadResource",
+			Handler:    _RegistryService_ReadResource_Handler,
+		},
+		{
+			MethodName: "GetPrompt",
+			Handler:    _RegistryService_GetPrompt_Handler,
+		},
+		{
+			MethodName: "Complete",
+			Handler:    _RegistryService_Complete_Handler,
+		},
+		{
+			MethodName: "DeliverResponse",
+			Handler:    _RegistryService_DeliverResponse_Handler,
+		},
+		{
+			MethodName: "CancelCall",
+			Handler:    _RegistryService_CancelCall_Handler,
+		},
+		{
+			MethodName: "NotifyResourceUpdated",
+			Handler:    _RegistryService_NotifyResourceUpdated_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -621,6 +621,661 @@ func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
 	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
+// Event is one server-to-client message on a session stream.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SSE event id, unique within the session: "<stream>:<sequence>". It
+	// names its stream, so Last-Event-ID alone says where to resume.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The JSON-RPC message as JSON text. Empty for a pure marker.
+	MessageJson string `protobuf:"bytes,2,opt,name=message_json,json=messageJson,proto3" json:"message_json,omitempty"`
+	// True for the last event of a request stream (the response).
+	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetMessageJson() string {
+	if x != nil {
+		return x.MessageJson
+	}
+	return ""
+}
+
+func (x *Event) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+// AppendEventRequest adds one event.
+type AppendEventRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session id.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Stream name: "_" for the standalone (GET) stream, or the name the
+	// gateway chose for a request's SSE stream (letters and digits).
+	Stream string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The JSON-RPC message as JSON text.
+	MessageJson string `protobuf:"bytes,3,opt,name=message_json,json=messageJson,proto3" json:"message_json,omitempty"`
+	// Marks the last event of a request stream.
+	Final         bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendEventRequest) Reset() {
+	*x = AppendEventRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendEventRequest) ProtoMessage() {}
+
+func (x *AppendEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendEventRequest.ProtoReflect.Descriptor instead.
+func (*AppendEventRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AppendEventRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *AppendEventRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *AppendEventRequest) GetMessageJson() string {
+	if x != nil {
+		return x.MessageJson
+	}
+	return ""
+}
+
+func (x *AppendEventRequest) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+// AppendEventResponse returns the event's id.
+type AppendEventResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SSE event id of the new event.
+	EventId       string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendEventResponse) Reset() {
+	*x = AppendEventResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendEventResponse) ProtoMessage() {}
+
+func (x *AppendEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendEventResponse.ProtoReflect.Descriptor instead.
+func (*AppendEventResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AppendEventResponse) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+// WatchEventsRequest opens a watch on one stream.
+type WatchEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session id.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Stream name, as in AppendEventRequest.
+	Stream string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Resume after this event id (from Last-Event-ID). Empty means only
+	// events appended from now on; "<stream>:0" means from the start.
+	AfterEventId  string `protobuf:"bytes,3,opt,name=after_event_id,json=afterEventId,proto3" json:"after_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchEventsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *WatchEventsRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *WatchEventsRequest) GetAfterEventId() string {
+	if x != nil {
+		return x.AfterEventId
+	}
+	return ""
+}
+
+// WatchEventsResponse carries one event.
+type WatchEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	Event         *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsResponse) Reset() {
+	*x = WatchEventsResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsResponse) ProtoMessage() {}
+
+func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
+func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchEventsResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// BroadcastRequest carries a message for every open standalone stream.
+type BroadcastRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The JSON-RPC notification as JSON text.
+	MessageJson   string `protobuf:"bytes,1,opt,name=message_json,json=messageJson,proto3" json:"message_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BroadcastRequest) Reset() {
+	*x = BroadcastRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BroadcastRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BroadcastRequest) ProtoMessage() {}
+
+func (x *BroadcastRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BroadcastRequest.ProtoReflect.Descriptor instead.
+func (*BroadcastRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BroadcastRequest) GetMessageJson() string {
+	if x != nil {
+		return x.MessageJson
+	}
+	return ""
+}
+
+// BroadcastResponse is empty.
+type BroadcastResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BroadcastResponse) Reset() {
+	*x = BroadcastResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BroadcastResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BroadcastResponse) ProtoMessage() {}
+
+func (x *BroadcastResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BroadcastResponse.ProtoReflect.Descriptor instead.
+func (*BroadcastResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{17}
+}
+
+// SubscribeRequest names a session and a resource URI.
+type SubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session id.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Resource URI.
+	Uri           string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest) Reset() {
+	*x = SubscribeRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest) ProtoMessage() {}
+
+func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SubscribeRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+// SubscribeResponse is empty.
+type SubscribeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse) Reset() {
+	*x = SubscribeResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse) ProtoMessage() {}
+
+func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{19}
+}
+
+// UnsubscribeRequest names a session and a resource URI.
+type UnsubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session id.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Resource URI.
+	Uri           string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribeRequest) Reset() {
+	*x = UnsubscribeRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeRequest) ProtoMessage() {}
+
+func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
+func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UnsubscribeRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UnsubscribeRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+// UnsubscribeResponse is empty.
+type UnsubscribeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribeResponse) Reset() {
+	*x = UnsubscribeResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeResponse) ProtoMessage() {}
+
+func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
+func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{21}
+}
+
+// PublishResourceUpdatedRequest announces a changed resource.
+type PublishResourceUpdatedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource URI that changed.
+	Uri           string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishResourceUpdatedRequest) Reset() {
+	*x = PublishResourceUpdatedRequest{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishResourceUpdatedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishResourceUpdatedRequest) ProtoMessage() {}
+
+func (x *PublishResourceUpdatedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishResourceUpdatedRequest.ProtoReflect.Descriptor instead.
+func (*PublishResourceUpdatedRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PublishResourceUpdatedRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+// PublishResourceUpdatedResponse says how many sessions were told.
+type PublishResourceUpdatedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of subscribed sessions the notification was appended for.
+	Sessions      int32 `protobuf:"varint,1,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishResourceUpdatedResponse) Reset() {
+	*x = PublishResourceUpdatedResponse{}
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishResourceUpdatedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishResourceUpdatedResponse) ProtoMessage() {}
+
+func (x *PublishResourceUpdatedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_session_v1_session_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishResourceUpdatedResponse.ProtoReflect.Descriptor instead.
+func (*PublishResourceUpdatedResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_session_v1_session_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PublishResourceUpdatedResponse) GetSessions() int32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
 var File_switchboard_session_v1_session_proto protoreflect.FileDescriptor
 
 const file_switchboard_session_v1_session_proto_rawDesc = "" +
@@ -662,14 +1317,56 @@ const file_switchboard_session_v1_session_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\v2\x1f.switchboard.session.v1.SessionR\asession\"&\n" +
 	"\x14DeleteSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeleteSessionResponse2\xaa\x04\n" +
+	"\x15DeleteSessionResponse\"P\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fmessage_json\x18\x02 \x01(\tR\vmessageJson\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\"\x84\x01\n" +
+	"\x12AppendEventRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12!\n" +
+	"\fmessage_json\x18\x03 \x01(\tR\vmessageJson\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"0\n" +
+	"\x13AppendEventResponse\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\"q\n" +
+	"\x12WatchEventsRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12$\n" +
+	"\x0eafter_event_id\x18\x03 \x01(\tR\fafterEventId\"J\n" +
+	"\x13WatchEventsResponse\x123\n" +
+	"\x05event\x18\x01 \x01(\v2\x1d.switchboard.session.v1.EventR\x05event\"5\n" +
+	"\x10BroadcastRequest\x12!\n" +
+	"\fmessage_json\x18\x01 \x01(\tR\vmessageJson\"\x13\n" +
+	"\x11BroadcastResponse\"C\n" +
+	"\x10SubscribeRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\"\x13\n" +
+	"\x11SubscribeResponse\"E\n" +
+	"\x12UnsubscribeRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\"\x15\n" +
+	"\x13UnsubscribeResponse\"1\n" +
+	"\x1dPublishResourceUpdatedRequest\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\"<\n" +
+	"\x1ePublishResourceUpdatedResponse\x12\x1a\n" +
+	"\bsessions\x18\x01 \x01(\x05R\bsessions2\xb2\t\n" +
 	"\x0eSessionService\x12l\n" +
 	"\rCreateSession\x12,.switchboard.session.v1.CreateSessionRequest\x1a-.switchboard.session.v1.CreateSessionResponse\x12c\n" +
 	"\n" +
 	"GetSession\x12).switchboard.session.v1.GetSessionRequest\x1a*.switchboard.session.v1.GetSessionResponse\x12i\n" +
 	"\fRenewSession\x12+.switchboard.session.v1.RenewSessionRequest\x1a,.switchboard.session.v1.RenewSessionResponse\x12l\n" +
 	"\rUpdateSession\x12,.switchboard.session.v1.UpdateSessionRequest\x1a-.switchboard.session.v1.UpdateSessionResponse\x12l\n" +
-	"\rDeleteSession\x12,.switchboard.session.v1.DeleteSessionRequest\x1a-.switchboard.session.v1.DeleteSessionResponseB\xdc\x01\n" +
+	"\rDeleteSession\x12,.switchboard.session.v1.DeleteSessionRequest\x1a-.switchboard.session.v1.DeleteSessionResponse\x12f\n" +
+	"\vAppendEvent\x12*.switchboard.session.v1.AppendEventRequest\x1a+.switchboard.session.v1.AppendEventResponse\x12h\n" +
+	"\vWatchEvents\x12*.switchboard.session.v1.WatchEventsRequest\x1a+.switchboard.session.v1.WatchEventsResponse0\x01\x12`\n" +
+	"\tBroadcast\x12(.switchboard.session.v1.BroadcastRequest\x1a).switchboard.session.v1.BroadcastResponse\x12`\n" +
+	"\tSubscribe\x12(.switchboard.session.v1.SubscribeRequest\x1a).switchboard.session.v1.SubscribeResponse\x12f\n" +
+	"\vUnsubscribe\x12*.switchboard.session.v1.UnsubscribeRequest\x1a+.switchboard.session.v1.UnsubscribeResponse\x12\x87\x01\n" +
+	"\x16PublishResourceUpdated\x125.switchboard.session.v1.PublishResourceUpdatedRequest\x1a6.switchboard.session.v1.PublishResourceUpdatedResponseB\xdc\x01\n" +
 	"\x1acom.switchboard.session.v1B\fSessionProtoP\x01Z6switchboard.dev/proto/switchboard/session/v1;sessionv1\xa2\x02\x03SSX\xaa\x02\x16Switchboard.Session.V1\xca\x02\x16Switchboard\\Session\\V1\xe2\x02\"Switchboard\\Session\\V1\\GPBMetadata\xea\x02\x18Switchboard::Session::V1b\x06proto3"
 
 var (
@@ -684,43 +1381,69 @@ func file_switchboard_session_v1_session_proto_rawDescGZIP() []byte {
 	return file_switchboard_session_v1_session_proto_rawDescData
 }
 
-var file_switchboard_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_switchboard_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_switchboard_session_v1_session_proto_goTypes = []any{
-	(*Session)(nil),               // 0: switchboard.session.v1.Session
-	(*CreateSessionRequest)(nil),  // 1: switchboard.session.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil), // 2: switchboard.session.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),     // 3: switchboard.session.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),    // 4: switchboard.session.v1.GetSessionResponse
-	(*RenewSessionRequest)(nil),   // 5: switchboard.session.v1.RenewSessionRequest
-	(*RenewSessionResponse)(nil),  // 6: switchboard.session.v1.RenewSessionResponse
-	(*UpdateSessionRequest)(nil),  // 7: switchboard.session.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil), // 8: switchboard.session.v1.UpdateSessionResponse
-	(*DeleteSessionRequest)(nil),  // 9: switchboard.session.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil), // 10: switchboard.session.v1.DeleteSessionResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Session)(nil),                        // 0: switchboard.session.v1.Session
+	(*CreateSessionRequest)(nil),           // 1: switchboard.session.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),          // 2: switchboard.session.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),              // 3: switchboard.session.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),             // 4: switchboard.session.v1.GetSessionResponse
+	(*RenewSessionRequest)(nil),            // 5: switchboard.session.v1.RenewSessionRequest
+	(*RenewSessionResponse)(nil),           // 6: switchboard.session.v1.RenewSessionResponse
+	(*UpdateSessionRequest)(nil),           // 7: switchboard.session.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),          // 8: switchboard.session.v1.UpdateSessionResponse
+	(*DeleteSessionRequest)(nil),           // 9: switchboard.session.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),          // 10: switchboard.session.v1.DeleteSessionResponse
+	(*Event)(nil),                          // 11: switchboard.session.v1.Event
+	(*AppendEventRequest)(nil),             // 12: switchboard.session.v1.AppendEventRequest
+	(*AppendEventResponse)(nil),            // 13: switchboard.session.v1.AppendEventResponse
+	(*WatchEventsRequest)(nil),             // 14: switchboard.session.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),            // 15: switchboard.session.v1.WatchEventsResponse
+	(*BroadcastRequest)(nil),               // 16: switchboard.session.v1.BroadcastRequest
+	(*BroadcastResponse)(nil),              // 17: switchboard.session.v1.BroadcastResponse
+	(*SubscribeRequest)(nil),               // 18: switchboard.session.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),              // 19: switchboard.session.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),             // 20: switchboard.session.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),            // 21: switchboard.session.v1.UnsubscribeResponse
+	(*PublishResourceUpdatedRequest)(nil),  // 22: switchboard.session.v1.PublishResourceUpdatedRequest
+	(*PublishResourceUpdatedResponse)(nil), // 23: switchboard.session.v1.PublishResourceUpdatedResponse
+	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
 }
 var file_switchboard_session_v1_session_proto_depIdxs = []int32{
-	11, // 0: switchboard.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	11, // 1: switchboard.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	24, // 0: switchboard.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	24, // 1: switchboard.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: switchboard.session.v1.CreateSessionResponse.session:type_name -> switchboard.session.v1.Session
 	0,  // 3: switchboard.session.v1.GetSessionResponse.session:type_name -> switchboard.session.v1.Session
 	0,  // 4: switchboard.session.v1.RenewSessionResponse.session:type_name -> switchboard.session.v1.Session
 	0,  // 5: switchboard.session.v1.UpdateSessionResponse.session:type_name -> switchboard.session.v1.Session
-	1,  // 6: switchboard.session.v1.SessionService.CreateSession:input_type -> switchboard.session.v1.CreateSessionRequest
-	3,  // 7: switchboard.session.v1.SessionService.GetSession:input_type -> switchboard.session.v1.GetSessionRequest
-	5,  // 8: switchboard.session.v1.SessionService.RenewSession:input_type -> switchboard.session.v1.RenewSessionRequest
-	7,  // 9: switchboard.session.v1.SessionService.UpdateSession:input_type -> switchboard.session.v1.UpdateSessionRequest
-	9,  // 10: switchboard.session.v1.SessionService.DeleteSession:input_type -> switchboard.session.v1.DeleteSessionRequest
-	2,  // 11: switchboard.session.v1.SessionService.CreateSession:output_type -> switchboard.session.v1.CreateSessionResponse
-	4,  // 12: switchboard.session.v1.SessionService.GetSession:output_type -> switchboard.session.v1.GetSessionResponse
-	6,  // 13: switchboard.session.v1.SessionService.RenewSession:output_type -> switchboard.session.v1.RenewSessionResponse
-	8,  // 14: switchboard.session.v1.SessionService.UpdateSession:output_type -> switchboard.session.v1.UpdateSessionResponse
-	10, // 15: switchboard.session.v1.SessionService.DeleteSession:output_type -> switchboard.session.v1.DeleteSessionResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 6: switchboard.session.v1.WatchEventsResponse.event:type_name -> switchboard.session.v1.Event
+	1,  // 7: switchboard.session.v1.SessionService.CreateSession:input_type -> switchboard.session.v1.CreateSessionRequest
+	3,  // 8: switchboard.session.v1.SessionService.GetSession:input_type -> switchboard.session.v1.GetSessionRequest
+	5,  // 9: switchboard.session.v1.SessionService.RenewSession:input_type -> switchboard.session.v1.RenewSessionRequest
+	7,  // 10: switchboard.session.v1.SessionService.UpdateSession:input_type -> switchboard.session.v1.UpdateSessionRequest
+	9,  // 11: switchboard.session.v1.SessionService.DeleteSession:input_type -> switchboard.session.v1.DeleteSessionRequest
+	12, // 12: switchboard.session.v1.SessionService.AppendEvent:input_type -> switchboard.session.v1.AppendEventRequest
+	14, // 13: switchboard.session.v1.SessionService.WatchEvents:input_type -> switchboard.session.v1.WatchEventsRequest
+	16, // 14: switchboard.session.v1.SessionService.Broadcast:input_type -> switchboard.session.v1.BroadcastRequest
+	18, // 15: switchboard.session.v1.SessionService.Subscribe:input_type -> switchboard.session.v1.SubscribeRequest
+	20, // 16: switchboard.session.v1.SessionService.Unsubscribe:input_type -> switchboard.session.v1.UnsubscribeRequest
+	22, // 17: switchboard.session.v1.SessionService.PublishResourceUpdated:input_type -> switchboard.session.v1.PublishResourceUpdatedRequest
+	2,  // 18: switchboard.session.v1.SessionService.CreateSession:output_type -> switchboard.session.v1.CreateSessionResponse
+	4,  // 19: switchboard.session.v1.SessionService.GetSession:output_type -> switchboard.session.v1.GetSessionResponse
+	6,  // 20: switchboard.session.v1.SessionService.RenewSession:output_type -> switchboard.session.v1.RenewSessionResponse
+	8,  // 21: switchboard.session.v1.SessionService.UpdateSession:output_type -> switchboard.session.v1.UpdateSessionResponse
+	10, // 22: switchboard.session.v1.SessionService.DeleteSession:output_type -> switchboard.session.v1.DeleteSessionResponse
+	13, // 23: switchboard.session.v1.SessionService.AppendEvent:output_type -> switchboard.session.v1.AppendEventResponse
+	15, // 24: switchboard.session.v1.SessionService.WatchEvents:output_type -> switchboard.session.v1.WatchEventsResponse
+	17, // 25: switchboard.session.v1.SessionService.Broadcast:output_type -> switchboard.session.v1.BroadcastResponse
+	19, // 26: switchboard.session.v1.SessionService.Subscribe:output_type -> switchboard.session.v1.SubscribeResponse
+	21, // 27: switchboard.session.v1.SessionService.Unsubscribe:output_type -> switchboard.session.v1.UnsubscribeResponse
+	23, // 28: switchboard.session.v1.SessionService.PublishResourceUpdated:output_type -> switchboard.session.v1.PublishResourceUpdatedResponse
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_session_v1_session_proto_init() }
@@ -735,7 +1458,7 @@ func file_switchboard_session_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_session_v1_session_proto_rawDesc), len(file_switchboard_session_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

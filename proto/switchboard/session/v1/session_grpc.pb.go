@@ -22,11 +22,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionService_CreateSession_FullMethodName = "/switchboard.session.v1.SessionService/CreateSession"
-	SessionService_GetSession_FullMethodName    = "/switchboard.session.v1.SessionService/GetSession"
-	SessionService_RenewSession_FullMethodName  = "/switchboard.session.v1.SessionService/RenewSession"
-	SessionService_UpdateSession_FullMethodName = "/switchboard.session.v1.SessionService/UpdateSession"
-	SessionService_DeleteSession_FullMethodName = "/switchboard.session.v1.SessionService/DeleteSession"
+	SessionService_CreateSession_FullMethodName          = "/switchboard.session.v1.SessionService/CreateSession"
+	SessionService_GetSession_FullMethodName             = "/switchboard.session.v1.SessionService/GetSession"
+	SessionService_RenewSession_FullMethodName           = "/switchboard.session.v1.SessionService/RenewSession"
+	SessionService_UpdateSession_FullMethodName          = "/switchboard.session.v1.SessionService/UpdateSession"
+	SessionService_DeleteSession_FullMethodName          = "/switchboard.session.v1.SessionService/DeleteSession"
+	SessionService_AppendEvent_FullMethodName            = "/switchboard.session.v1.SessionService/AppendEvent"
+	SessionService_WatchEvents_FullMethodName            = "/switchboard.session.v1.SessionService/WatchEvents"
+	SessionService_Broadcast_FullMethodName              = "/switchboard.session.v1.SessionService/Broadcast"
+	SessionService_Subscribe_FullMethodName              = "/switchboard.session.v1.SessionService/Subscribe"
+	SessionService_Unsubscribe_FullMethodName            = "/switchboard.session.v1.SessionService/Unsubscribe"
+	SessionService_PublishResourceUpdated_FullMethodName = "/switchboard.session.v1.SessionService/PublishResourceUpdated"
 )
 
 // SessionServiceClient is the client API for SessionService service.
@@ -44,8 +50,32 @@ type SessionServiceClient interface {
 	RenewSession(ctx context.Context, in *RenewSessionRequest, opts ...grpc.CallOption) (*RenewSessionResponse, error)
 	// UpdateSession changes the mutable fields of a live session.
 	UpdateSession(ctx context.Context, in *UpdateSessionRequest, opts ...grpc.CallOption) (*UpdateSessionResponse, error)
-	// DeleteSession ends a session and drops all its state.
+	// DeleteSession ends a session and drops all its state. NOT_FOUND when
+	// the session does not exist.
 	DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error)
+	// AppendEvent adds a server-to-client message to one of the session's
+	// streams and delivers it to whoever watches that stream. The event log
+	// is bounded in length and age and expires with the session. NOT_FOUND
+	// when the session does not exist.
+	AppendEvent(ctx context.Context, in *AppendEventRequest, opts ...grpc.CallOption) (*AppendEventResponse, error)
+	// WatchEvents streams a session stream's events: first those logged
+	// after after_event_id, then live ones, each exactly once, in order. It
+	// ends after an event marked final. A new watch of the standalone
+	// stream ends any older watch of it, wherever it runs, so that each
+	// message goes to exactly one client stream.
+	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
+	// Broadcast delivers a message to the standalone stream of every session
+	// that has one open, without logging it. Used for list_changed.
+	Broadcast(ctx context.Context, in *BroadcastRequest, opts ...grpc.CallOption) (*BroadcastResponse, error)
+	// Subscribe records that a session wants notifications/resources/updated
+	// for a URI.
+	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (*SubscribeResponse, error)
+	// Unsubscribe drops a subscription. Dropping an absent one is not an
+	// error.
+	Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error)
+	// PublishResourceUpdated appends notifications/resources/updated to the
+	// standalone stream of every session subscribed to the URI.
+	PublishResourceUpdated(ctx context.Context, in *PublishResourceUpdatedRequest, opts ...grpc.CallOption) (*PublishResourceUpdatedResponse, error)
 }
 
 type sessionServiceClient struct {
@@ -106,6 +136,75 @@ func (c *sessionServiceClient) DeleteSession(ctx context.Context, in *DeleteSess
 	return out, nil
 }
 
+func (c *sessionServiceClient) AppendEvent(ctx context.Context, in *AppendEventRequest, opts ...grpc.CallOption) (*AppendEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppendEventResponse)
+	err := c.cc.Invoke(ctx, SessionService_AppendEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SessionService_ServiceDesc.Streams[0], SessionService_WatchEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEventsRequest, WatchEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
+
+func (c *sessionServiceClient) Broadcast(ctx context.Context, in *BroadcastRequest, opts ...grpc.CallOption) (*BroadcastResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BroadcastResponse)
+	err := c.cc.Invoke(ctx, SessionService_Broadcast_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (*SubscribeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubscribeResponse)
+	err := c.cc.Invoke(ctx, SessionService_Subscribe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnsubscribeResponse)
+	err := c.cc.Invoke(ctx, SessionService_Unsubscribe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) PublishResourceUpdated(ctx context.Context, in *PublishResourceUpdatedRequest, opts ...grpc.CallOption) (*PublishResourceUpdatedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishResourceUpdatedResponse)
+	err := c.cc.Invoke(ctx, SessionService_PublishResourceUpdated_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServiceServer is the server API for SessionService service.
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
@@ -121,8 +220,32 @@ type SessionServiceServer interface {
 	RenewSession(context.Context, *RenewSessionRequest) (*RenewSessionResponse, error)
 	// UpdateSession changes the mutable fields of a live session.
 	UpdateSession(context.Context, *UpdateSessionRequest) (*UpdateSessionResponse, error)
-	// DeleteSession ends a session and drops all its state.
+	// DeleteSession ends a session and drops all its state. NOT_FOUND when
+	// the session does not exist.
 	DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error)
+	// AppendEvent adds a server-to-client message to one of the session's
+	// streams and delivers it to whoever watches that stream. The event log
+	// is bounded in length and age and expires with the session. NOT_FOUND
+	// when the session does not exist.
+	AppendEvent(context.Context, *AppendEventRequest) (*AppendEventResponse, error)
+	// WatchEvents streams a session stream's events: first those logged
+	// after after_event_id, then live ones, each exactly once, in order. It
+	// ends after an event marked final. A new watch of the standalone
+	// stream ends any older watch of it, wherever it runs, so that each
+	// message goes to exactly one client stream.
+	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
+	// Broadcast delivers a message to the standalone stream of every session
+	// that has one open, without logging it. Used for list_changed.
+	Broadcast(context.Context, *BroadcastRequest) (*BroadcastResponse, error)
+	// Subscribe records that a session wants notifications/resources/updated
+	// for a URI.
+	Subscribe(context.Context, *SubscribeRequest) (*SubscribeResponse, error)
+	// Unsubscribe drops a subscription. Dropping an absent one is not an
+	// error.
+	Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error)
+	// PublishResourceUpdated appends notifications/resources/updated to the
+	// standalone stream of every session subscribed to the URI.
+	PublishResourceUpdated(context.Context, *PublishResourceUpdatedRequest) (*PublishResourceUpdatedResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }
 
@@ -147,6 +270,24 @@ func (UnimplementedSessionServiceServer) UpdateSession(context.Context, *UpdateS
 }
 func (UnimplementedSessionServiceServer) DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteSession not implemented")
+}
+func (UnimplementedSessionServiceServer) AppendEvent(context.Context, *AppendEventRequest) (*AppendEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AppendEvent not implemented")
+}
+func (UnimplementedSessionServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedSessionServiceServer) Broadcast(context.Context, *BroadcastRequest) (*BroadcastResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Broadcast not implemented")
+}
+func (UnimplementedSessionServiceServer) Subscribe(context.Context, *SubscribeRequest) (*SubscribeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedSessionServiceServer) Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unsubscribe not implemented")
+}
+func (UnimplementedSessionServiceServer) PublishResourceUpdated(context.Context, *PublishResourceUpdatedRequest) (*PublishResourceUpdatedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishResourceUpdated not implemented")
 }
 func (UnimplementedSessionServiceServer) mustEmbedUnimplementedSessionServiceServer() {}
 func (UnimplementedSessionServiceServer) testEmbeddedByValue()                        {}
@@ -259,6 +400,107 @@ func _SessionService_DeleteSession_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionService_AppendEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AppendEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).AppendEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_AppendEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).AppendEvent(ctx, req.(*AppendEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SessionServiceServer).WatchEvents(m, &grpc.GenericServerStream[WatchEventsRequest, WatchEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
+
+func _SessionService_Broadcast_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BroadcastRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).Broadcast(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_Broadcast_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).Broadcast(ctx, req.(*BroadcastRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_Subscribe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubscribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).Subscribe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_Subscribe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).Subscribe(ctx, req.(*SubscribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_Unsubscribe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnsubscribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).Unsubscribe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_Unsubscribe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).Unsubscribe(ctx, req.(*UnsubscribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_PublishResourceUpdated_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishResourceUpdatedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).PublishResourceUpdated(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_PublishResourceUpdated_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).PublishResourceUpdated(ctx, req.(*PublishResourceUpdatedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionService_ServiceDesc is the grpc.ServiceDesc for SessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -286,7 +528,33 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteSession",
 			Handler:    _SessionService_DeleteSession_Handler,
 		},
+		{
+			MethodName: "AppendEvent",
+			Handler:    _SessionService_AppendEvent_Handler,
+		},
+		{
+			MethodName: "Broadcast",
+			Handler:    _SessionService_Broadcast_Handler,
+		},
+		{
+			MethodName: "Subscribe",
+			Handler:    _SessionService_Subscribe_Handler,
+		},
+		{
+			MethodName: "Unsubscribe",
+			Handler:    _SessionService_Unsubscribe_Handler,
+		},
+		{
+			MethodName: "PublishResourceUpdated",
+			Handler:    _SessionService_PublishResourceUpdated_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEvents",
+			Handler:       _SessionService_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "switchboard/session/v1/session.proto",
 }
