@@ -37,6 +37,14 @@ type Config struct {
 	// HeartbeatInterval is how often an idle SSE stream gets a comment so
 	// that proxies keep it open. Default 15s.
 	HeartbeatInterval time.Duration
+	// SSERetry is the reconnection delay suggested to clients in the first
+	// event of every resumable stream. Default 1s.
+	SSERetry time.Duration
+	// StreamToolCalls answers tools/call with a resumable SSE stream when
+	// the client accepts one; the call then survives the client's
+	// connection and this replica. Off, calls are answered with JSON when
+	// the client accepts it, which is cheaper. Default true.
+	StreamToolCalls bool
 	// ShutdownTimeout bounds the wait for in-flight requests. Default 10s.
 	ShutdownTimeout time.Duration
 	// DrainDelay is how long health reports NOT_SERVING before listeners
@@ -60,6 +68,9 @@ func (c *Config) Load(l *config.Loader) {
 	l.List(&c.AllowedHosts, "allowed-hosts", nil,
 		"comma-separated Host names allowed (* for any; empty means loopback names on a loopback address, else any)")
 	l.Duration(&c.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "SSE heartbeat interval")
+	l.Duration(&c.SSERetry, "sse-retry", time.Second, "reconnection delay suggested to SSE clients")
+	l.Bool(&c.StreamToolCalls, "stream-tool-calls", true,
+		"answer tools/call with a resumable SSE stream when the client accepts one")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests")
 	l.Duration(&c.DrainDelay, "drain-delay", 0, "time reported NOT_SERVING before listeners close")
 	l.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -84,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max-body-bytes: %d is below the minimum of 1024", c.MaxBodyBytes))
+	}
+	if c.SSERetry <= 0 {
+		errs = append(errs, errors.New("sse-retry: must be positive"))
 	}
 	if c.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("heartbeat-interval: must be positive"))

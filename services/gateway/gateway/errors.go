@@ -47,6 +47,8 @@ var (
 		"request entity too large")
 	errBackend = newHTTPError(http.StatusServiceUnavailable, codeInternalError,
 		"service unavailable: session store unreachable, retry later")
+	errBadLastEventID = newHTTPError(http.StatusBadRequest, codeTransport,
+		"bad request: Last-Event-ID was not issued by this server")
 	errShuttingDown = newHTTPError(http.StatusServiceUnavailable, codeInternalError,
 		"service unavailable: gateway is shutting down, retry on another replica")
 )

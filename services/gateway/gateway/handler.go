@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
@@ -174,9 +173,13 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.notify(r.Context(), sess, msg)
 		w.WriteHeader(http.StatusAccepted)
 	case kindResponse:
-		// Answers to server-to-client requests; the gateway sends none yet.
+		h.deliver(r.Context(), sess, body)
 		w.WriteHeader(http.StatusAccepted)
 	default:
+		if *msg.Method == "tools/call" && wantSSE && h.cfg.StreamToolCalls {
+			h.streamCall(w, r, sess, msg, wantJSON)
+			return
+		}
 		result, err := h.dispatch(r.Context(), sess, msg)
 		out.reply(msg.ID, result, err)
 	}
@@ -211,6 +214,10 @@ func (o replier) reply(id json.RawMessage, result any, err error) {
 	}
 }
 
+// get opens a server-to-client SSE stream. Without Last-Event-ID it is the
+// session's standalone stream; with one it resumes the stream that the id
+// names, replaying what the client missed (2025-11-25, Transports,
+// Resumability and Redelivery).
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if _, sse := accepts(r.Header.Values("Accept")); !sse {
 		h.refuse(w, r, errNotAcceptableSSE, nil)
@@ -225,37 +232,28 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, herr, nil)
 		return
 	}
-	select {
-	case <-h.closing:
+	stream, after := standaloneStream, ""
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		name, ok := streamOf(last)
+		if !ok {
+			h.refuse(w, r, errBadLastEventID, nil)
+			return
+		}
+		stream, after = name, last
+	}
+	if h.isClosing() {
 		h.refuse(w, r, errShuttingDown, nil)
 		return
-	default:
 	}
-	s, err := startSSE(w)
-	if err != nil {
-		return
-	}
-	h.log.Debug("stream opened", "session_id", sess.GetId())
-	h.heartbeat(r.Context(), s)
-	h.log.Debug("stream closed", "session_id", sess.GetId())
+	h.watch(w, r, sess, stream, after)
 }
 
-// heartbeat keeps an idle stream open until the client leaves or the
-// gateway shuts down.
-func (h *Handler) heartbeat(ctx context.Context, s *sseWriter) {
-	t := time.NewTicker(h.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.closing:
-			return
-		case <-t.C:
-			if s.comment("heartbeat") != nil {
-				return
-			}
-		}
+func (h *Handler) isClosing() bool {
+	select {
+	case <-h.closing:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -120,7 +120,7 @@ func TestNegotiate(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := Config{HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0.1:8081", SessionAddr: "s",
-		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1}
+		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1, SSERetry: 1}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}
@@ -131,7 +131,7 @@ func TestConfigValidate(t *testing.T) {
 		AllowedOrigins: []string{"not-a-url"}}
 	err := bad.Validate()
 	for _, field := range []string{"http-addr", "session-addr", "registry-addr", "max-body-bytes",
-		"heartbeat-interval", "allowed-origins"} {
+		"heartbeat-interval", "sse-retry", "allowed-origins"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("Validate() = %v, want it to name %s", err, field)
 		}

@@ -16,9 +16,18 @@ import (
 type methodFunc func(h *Handler, ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error)
 
 var methods = map[string]methodFunc{
-	"ping":       (*Handler).ping,
-	"tools/list": (*Handler).listTools,
-	"tools/call": (*Handler).callTool,
+	"ping":                     (*Handler).ping,
+	"tools/list":               (*Handler).listTools,
+	"tools/call":               (*Handler).callTool,
+	"resources/list":           (*Handler).listResources,
+	"resources/templates/list": (*Handler).listTemplates,
+	"resources/read":           (*Handler).readResource,
+	"resources/subscribe":      (*Handler).subscribe,
+	"resources/unsubscribe":    (*Handler).unsubscribe,
+	"prompts/list":             (*Handler).listPrompts,
+	"prompts/get":              (*Handler).getPrompt,
+	"completion/complete":      (*Handler).complete,
+	"logging/setLevel":         (*Handler).setLevel,
 }
 
 func (h *Handler) dispatch(ctx context.Context, s *sessionv1.Session, m *message) (any, error) {
@@ -44,6 +53,31 @@ func (h *Handler) notify(ctx context.Context, s *sessionv1.Session, m *message) 
 		if err != nil {
 			h.log.Warn("mark session initialized", "session_id", s.GetId(), "err", err)
 		}
+	case "notifications/cancelled":
+		var p struct {
+			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason"`
+		}
+		if decodeParams(m.Params, &p) != nil || len(p.RequestID) == 0 {
+			return
+		}
+		_, err := h.registry.CancelCall(ctx, &registryv1.CancelCallRequest{
+			SessionId: s.GetId(), RequestIdJson: string(p.RequestID), Reason: p.Reason,
+		})
+		if err != nil {
+			h.log.Warn("cancel call", "session_id", s.GetId(), "err", err)
+		}
+	}
+}
+
+// deliver hands the client's answer to a server-to-client request to the
+// call waiting for it, wherever it runs.
+func (h *Handler) deliver(ctx context.Context, s *sessionv1.Session, body []byte) {
+	_, err := h.registry.DeliverResponse(ctx, &registryv1.DeliverResponseRequest{
+		SessionId: s.GetId(), MessageJson: string(body),
+	})
+	if err != nil {
+		h.log.Warn("deliver response", "session_id", s.GetId(), "err", err)
 	}
 }
 
@@ -102,9 +136,19 @@ func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
 	out.sessionID = id
 	out.reply(m.ID, initializeResult{
 		ProtocolVersion: version,
-		Capabilities:    map[string]any{"tools": map[string]any{"listChanged": false}},
+		Capabilities:    serverCapabilities,
 		ServerInfo:      implementation{Name: serverName, Title: serverTitle, Version: serverVersion},
 	}, nil)
+}
+
+// serverCapabilities are what the gateway offers every client, whatever
+// its providers serve: the catalogue changes as providers come and go.
+var serverCapabilities = map[string]any{
+	"tools":       map[string]any{"listChanged": true},
+	"resources":   map[string]any{"subscribe": true, "listChanged": true},
+	"prompts":     map[string]any{"listChanged": true},
+	"completions": map[string]any{},
+	"logging":     map[string]any{},
 }
 
 // requireObject checks that an optional params member, when present, is a
@@ -206,7 +250,8 @@ type callResult struct {
 	Meta              json.RawMessage `json:"_meta,omitempty"`
 }
 
-func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
+// callRequest validates tools/call params and builds the registry call.
+func callRequest(s *sessionv1.Session, params json.RawMessage) (*registryv1.CallToolRequest, error) {
 	var p callParams
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
@@ -220,15 +265,28 @@ func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params jso
 	if err := requireObject("_meta", p.Meta); err != nil {
 		return nil, err
 	}
-	res, err := h.runTool(ctx, &registryv1.CallToolRequest{
-		Name:          *p.Name,
-		ArgumentsJson: string(nullToEmpty(p.Arguments)),
-		MetaJson:      string(p.Meta),
-		SessionId:     s.GetId(),
-	})
+	return &registryv1.CallToolRequest{
+		Name:                   *p.Name,
+		ArgumentsJson:          string(nullToEmpty(p.Arguments)),
+		MetaJson:               string(p.Meta),
+		SessionId:              s.GetId(),
+		ClientCapabilitiesJson: s.GetClientCapabilitiesJson(),
+		LogLevel:               s.GetLogLevel(),
+		ProtocolVersion:        s.GetProtocolVersion(),
+	}, nil
+}
+
+// callTool runs a tool call bound to this request and answers with its
+// result; interim messages have nowhere to go and are dropped.
+func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
+	req, err := callRequest(s, params)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.runTool(ctx, req)
 	if err != nil {
 		if msg, ok := toolFailure(err, s.GetProtocolVersion()); ok {
-			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", *p.Name, "err", err)
+			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", req.GetName(), "err", err)
 			return errorResult(msg), nil
 		}
 		return nil, err

@@ -55,3 +55,23 @@ func (s *sseWriter) comment(text string) error {
 	}
 	return s.rc.Flush()
 }
+
+// prime sends the first event of a resumable stream: an id and empty data,
+// so that a client that loses the stream can reconnect with Last-Event-ID
+// at once, plus the reconnection delay to use (2025-11-25, Transports,
+// Sending Messages to the Server).
+func (s *sseWriter) prime(id, retryMs string) error {
+	if _, err := s.w.Write([]byte("id: " + id + "\nretry: " + retryMs + "\ndata: \n\n")); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// retry tells the client how long to wait before reconnecting; sent
+// before the gateway closes a stream on purpose.
+func (s *sseWriter) retry(retryMs string) error {
+	if _, err := s.w.Write([]byte("retry: " + retryMs + "\n\n")); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}

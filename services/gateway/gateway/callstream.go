@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// streamCall answers tools/call with a resumable SSE stream. The registry
+// runs the call detached from this request and logs every message of it
+// in the session's event log, so that the client can lose this connection,
+// or this replica can die, and the client still gets every message by
+// resuming the stream with Last-Event-ID on any replica.
+func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessionv1.Session, m *message, wantJSON bool) {
+	req, err := callRequest(sess, m.Params)
+	if err != nil {
+		replier{w: w, json: wantJSON}.reply(m.ID, nil, err)
+		return
+	}
+	req.Stream = newStreamName()
+	req.RequestIdJson = string(m.ID)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	calls, err := h.registry.CallTool(ctx, req)
+	if err != nil {
+		replier{w: w, json: wantJSON}.reply(m.ID, nil, err)
+		return
+	}
+	s, err := startSSE(w)
+	if err != nil {
+		return
+	}
+	if s.prime(primingID(req.Stream), retryField(h.cfg.SSERetry)) != nil {
+		return
+	}
+	recv, done := relay(ctx, func() (item, error) {
+		resp, err := calls.Recv()
+		if err != nil {
+			return item{}, err
+		}
+		if res := resp.GetResult(); res != nil {
+			// A result outside the log: the call was not streamed (a
+			// registry that does not stream answers this way).
+			body := response(m.ID, resultFromProto(res), nil)
+			return item{event: &sessionv1.Event{MessageJson: string(body), Final: true}}, nil
+		}
+		return item{event: resp.GetEvent(), closeStream: resp.GetCloseStream() != nil}, nil
+	})
+	err = h.pump(ctx, s, recv, done)
+	if err == nil || ctx.Err() != nil || h.isClosing() {
+		return
+	}
+	// The registry refused the call before it started (unknown tool, bad
+	// arguments) or lost it; either way nothing more will be logged for
+	// this stream, so the answer goes here, without an event id.
+	s.event("", h.callFailure(sess, req, m.ID, err))
+}
+
+// callFailure renders a failed streamed call as its JSON-RPC response.
+func (h *Handler) callFailure(sess *sessionv1.Session, req *registryv1.CallToolRequest, id json.RawMessage, err error) []byte {
+	if msg, ok := toolFailure(err, sess.GetProtocolVersion()); ok {
+		h.log.Warn("tool call failed", "session_id", sess.GetId(), "tool", req.GetName(), "err", err)
+		return response(id, errorResult(msg), nil)
+	}
+	return response(id, nil, methodError(err))
+}
