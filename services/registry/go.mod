@@ -5,6 +5,7 @@ go 1.26.7
 replace (
 	switchboard.dev/pkg => ../../pkg
 	switchboard.dev/proto => ../../proto
+	switchboard.dev/session => ../session
 )
 
 require (
@@ -15,6 +16,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 	switchboard.dev/pkg v0.0.0-00010101000000-000000000000
 	switchboard.dev/proto v0.0.0-00010101000000-000000000000
+	switchboard.dev/session v0.0.0-00010101000000-000000000000
 )
 
 require (

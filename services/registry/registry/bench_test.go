@@ -2,8 +2,10 @@ package registry
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
+	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
 
@@ -55,6 +57,51 @@ func BenchmarkCallTool(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := f.call(b.Context(), req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkCallToolStreamed routes streamed calls: each logs a progress
+// notification and its response to the session and relays both.
+func BenchmarkCallToolStreamed(b *testing.B) {
+	f := startRegistry(b)
+	p := startProvider(b, &testProvider{name: "p", tools: tools("echo"),
+		handle: func(stream providerv1.ProviderService_CallToolServer,
+			start *providerv1.CallToolStart) error {
+			return sendAll(stream, notify("notifications/progress",
+				`{"progressToken":1,"progress":1}`), resultMsg(&providerv1.ToolResult{
+				ContentJson: `[{"type":"text","text":"hi"}]`}))
+		}})
+	f.register(b, p, nil, 0)
+	sid := f.newSession(b, allCaps)
+	var n atomic.Int64
+	call := func() error {
+		req := streamedReq("p__echo", sid, fmt.Sprintf("b%d", n.Add(1)))
+		stream, err := f.client.CallTool(b.Context(), req)
+		if err != nil {
+			return err
+		}
+		msgs, err := relayed(stream)
+		if err == nil && len(msgs) != 2 {
+			err = fmt.Errorf("relayed %d messages, want 2", len(msgs))
+		}
+		return err
+	}
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			if err := call(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := call(); err != nil {
 					b.Error(err)
 					return
 				}

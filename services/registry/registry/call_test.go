@@ -90,30 +90,6 @@ func TestCallTool(t *testing.T) {
 	}
 }
 
-func TestCallToolStart(t *testing.T) {
-	f := startRegistry(t)
-	p := startProvider(t, &testProvider{name: "p", tools: tools("echo")})
-	f.register(t, p, nil, 0)
-	req := &registryv1.CallToolRequest{
-		Name:          "p__echo",
-		ArgumentsJson: `{"big": 12345678901234567890, "nested": {"a": [1.50, {"b": null}]}}`,
-		MetaJson:      `{"progressToken": 98765432109876543210}`,
-		SessionId:     "session-1",
-	}
-	if _, err := f.call(t.Context(), req); err != nil {
-		t.Fatalf("call: %v", err)
-	}
-	want := &providerv1.CallToolStart{
-		Name:          "echo",
-		ArgumentsJson: req.GetArgumentsJson(),
-		MetaJson:      req.GetMetaJson(),
-		SessionId:     "session-1",
-	}
-	if diff := cmp.Diff(want, <-p.starts, protocmp.Transform()); diff != "" {
-		t.Errorf("start the provider got (-want +got):\n%s", diff)
-	}
-}
-
 // blockingProvider returns a provider whose calls wait for cancellation
 // and report that they saw it.
 func blockingProvider(t *testing.T) (p *testProvider, started, cancelled chan struct{}) {

@@ -20,20 +20,26 @@ type Config struct {
 	// RedisURL locates the Redis that holds the catalogue.
 	// Default redis://127.0.0.1:6379/0.
 	RedisURL string
-	// RedisNamespace prefixes every key. Default "sb".
+	// RedisNamespace prefixes every key and pub/sub channel. Default "sb".
 	RedisNamespace string
+	// SessionAddr is the gRPC target of the session service, where
+	// streamed calls log their messages and catalogue changes are
+	// broadcast. Default 127.0.0.1:7100.
+	SessionAddr string
 	// DefaultLeaseTTL is granted when a registration names no lease length.
 	// Default 30s.
 	DefaultLeaseTTL time.Duration
 	// MaxLeaseTTL is the longest lease a provider may ask for; longer
 	// requests are refused. Default 5m.
 	MaxLeaseTTL time.Duration
-	// DefaultPageSize is the ListTools page size when a request names none.
-	// Default 100.
+	// DefaultPageSize is the page size of the catalogue lists when a
+	// request names none. Default 100.
 	DefaultPageSize int
-	// MaxPageSize caps the ListTools page size. Default 1000.
+	// MaxPageSize caps the page size of the catalogue lists. Default 1000.
 	MaxPageSize int
-	// CallTimeout bounds one routed tool call. Default 5m.
+	// CallTimeout bounds one routed call to a provider: a tool call, also
+	// one that runs detached from its RPC, a read, a prompt or a
+	// completion. Default 5m.
 	CallTimeout time.Duration
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string
@@ -54,6 +60,7 @@ func DefaultConfig() Config {
 		HTTPAddr:        "127.0.0.1:7280",
 		RedisURL:        "redis://127.0.0.1:6379/0",
 		RedisNamespace:  "sb",
+		SessionAddr:     "127.0.0.1:7100",
 		DefaultLeaseTTL: 30 * time.Second,
 		MaxLeaseTTL:     5 * time.Minute,
 		DefaultPageSize: 100,
@@ -74,12 +81,14 @@ func (c *Config) Bind(l *config.Loader) {
 		"REST and /healthz listen address (empty disables HTTP)")
 	l.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL")
 	l.String(&c.RedisNamespace, "redis-namespace", d.RedisNamespace, "Redis key namespace")
+	l.String(&c.SessionAddr, "session-addr", d.SessionAddr,
+		"gRPC target of the session service (dns:/// targets balance over replicas)")
 	l.Duration(&c.DefaultLeaseTTL, "default-lease-ttl", d.DefaultLeaseTTL,
 		"lease length when a registration names none")
 	l.Duration(&c.MaxLeaseTTL, "max-lease-ttl", d.MaxLeaseTTL, "longest lease granted")
 	l.Int(&c.DefaultPageSize, "default-page-size", d.DefaultPageSize,
-		"ListTools page size when a request names none")
-	l.Int(&c.MaxPageSize, "max-page-size", d.MaxPageSize, "largest ListTools page")
+		"list page size when a request names none")
+	l.Int(&c.MaxPageSize, "max-page-size", d.MaxPageSize, "largest list page")
 	l.Duration(&c.CallTimeout, "call-timeout", d.CallTimeout, "time limit of one tool call")
 	l.String(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	l.String(&c.LogFormat, "log-format", d.LogFormat, "text or json")
@@ -99,6 +108,7 @@ func (c Config) Validate() error {
 	}
 	check(c.GRPCAddr != "", "grpc-addr: required")
 	check(c.RedisURL != "", "redis-url: required")
+	check(c.SessionAddr != "", "session-addr: required")
 	check(c.RedisNamespace != "" && !strings.ContainsAny(c.RedisNamespace, "{} \t\r\n"),
 		"redis-namespace %q: want a non-empty name without braces or spaces", c.RedisNamespace)
 	check(c.DefaultLeaseTTL >= time.Millisecond,

@@ -24,6 +24,9 @@ var (
 	// ErrProvider marks a provider that broke the provider protocol or
 	// failed a call with an error of its own.
 	ErrProvider = errors.New("provider failure")
+	// ErrSessions marks a session service that failed or cannot be
+	// reached.
+	ErrSessions = errors.New("session service failure")
 )
 
 // kindError carries a client-facing message and the sentinel that
@@ -42,6 +45,11 @@ func errorf(kind error, format string, args ...any) error {
 	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
 }
 
+// sessionErr wraps a failed session-service call.
+func sessionErr(err error) error {
+	return errorf(ErrSessions, "session service: %s", status.Convert(err).Message())
+}
+
 // toStatus is the one place where registry errors become gRPC statuses.
 // Errors of no known kind are failures of the registry itself: the caller
 // gets a bare INTERNAL and the detail goes to the log.
@@ -57,7 +65,7 @@ func (s *Server) toStatus(method string, err error) error {
 		code = codes.NotFound
 	case errors.Is(err, ErrCollision):
 		code = codes.FailedPrecondition
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrSessions):
 		code = codes.Unavailable
 	case errors.Is(err, ErrProvider):
 		code = codes.Internal

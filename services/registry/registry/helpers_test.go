@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +22,8 @@ import (
 	"switchboard.dev/pkg/redistest"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+	"switchboard.dev/session"
 )
 
 func TestMain(m *testing.M) {
@@ -29,13 +32,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fixture is a registry served on loopback for one test.
+// fixture is a registry served on loopback for one test, with a real
+// session service of its own.
 type fixture struct {
-	conn    *grpc.ClientConn
-	client  registryv1.RegistryServiceClient
-	httpURL string
-	store   *Store
-	cfg     Config
+	conn     *grpc.ClientConn
+	client   registryv1.RegistryServiceClient
+	httpURL  string
+	store    *Store
+	cfg      Config
+	sessions sessionv1.SessionServiceClient
 }
 
 // testConfig returns a configuration on free loopback ports and a fresh
@@ -51,8 +56,8 @@ func testConfig(t testing.TB) Config {
 	return cfg
 }
 
-// startRegistry runs the registry as Run serves it, stopped and its keys
-// deleted when the test ends.
+// startRegistry runs a session service and the registry as Run serves
+// it, stopped and their keys deleted when the test ends.
 func startRegistry(t testing.TB, edits ...func(*Config)) *fixture {
 	t.Helper()
 	cfg := testConfig(t)
@@ -62,12 +67,30 @@ func startRegistry(t testing.TB, edits ...func(*Config)) *fixture {
 	rdb := redistest.Client(t)
 	store := NewStore(rdb, cfg.RedisNamespace)
 	t.Cleanup(func() { rdb.Del(context.Background(), store.keys...) })
+	cfg.SessionAddr = startSessions(t, rdb, cfg.RedisNamespace)
+	f := &fixture{store: store, cfg: cfg,
+		sessions: sessionv1.NewSessionServiceClient(dial(t, cfg.SessionAddr))}
+	f.run(t)
+	return f
+}
 
+// replica starts another registry replica over the same Redis namespace
+// and session service.
+func (f *fixture) replica(t testing.TB) *fixture {
+	t.Helper()
+	r := &fixture{store: f.store, cfg: f.cfg, sessions: f.sessions}
+	r.run(t)
+	return r
+}
+
+// run serves the registry with f's configuration until the test ends.
+func (f *fixture) run(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, logging.Discard(), rdb, cfg, func(g, h string) {
+		done <- Run(ctx, logging.Discard(), f.store.rdb, f.cfg, func(g, h string) {
 			addrs <- [2]string{g, h}
 		})
 	}()
@@ -84,14 +107,26 @@ func startRegistry(t testing.TB, edits ...func(*Config)) *fixture {
 			t.Errorf("registry stopped: %v", err)
 		}
 	})
-	conn := dial(t, bound[0])
-	return &fixture{
-		conn:    conn,
-		client:  registryv1.NewRegistryServiceClient(conn),
-		httpURL: "http://" + bound[1],
-		store:   store,
-		cfg:     cfg,
+	f.conn = dial(t, bound[0])
+	f.client = registryv1.NewRegistryServiceClient(f.conn)
+	f.httpURL = "http://" + bound[1]
+}
+
+// startSessions serves the real session service on a loopback listener
+// until the test ends and returns its address.
+func startSessions(t testing.TB, rdb *redis.Client, ns string) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
 	}
+	svc := session.NewServer(session.NewStore(rdb, ns, 30*time.Minute, session.EventLog{}),
+		logging.Discard(), nil)
+	srv := grpc.NewServer(session.GRPCServerOptions()...)
+	sessionv1.RegisterSessionServiceServer(srv, svc)
+	go srv.Serve(lis)
+	t.Cleanup(func() { svc.Close(); srv.Stop() })
+	return lis.Addr().String()
 }
 
 func dial(t testing.TB, addr string) *grpc.ClientConn {
@@ -106,15 +141,21 @@ func dial(t testing.TB, addr string) *grpc.ClientConn {
 
 // testProvider is a real ProviderService served on a loopback listener.
 // By default a call answers with the provider's name, the tool's name and
-// the arguments; handle replaces that.
+// the arguments; handle replaces that. Reads, prompts and completions
+// answer with the provider's name and what they were asked, or fail with
+// fail when set.
 type testProvider struct {
 	providerv1.UnimplementedProviderServiceServer
-	name   string
-	tools  []*providerv1.Tool
-	handle func(providerv1.ProviderService_CallToolServer, *providerv1.CallToolStart) error
-	starts chan *providerv1.CallToolStart
-	srv    *grpc.Server
-	addr   string
+	name      string
+	tools     []*providerv1.Tool
+	resources []*providerv1.Resource
+	templates []*providerv1.ResourceTemplate
+	prompts   []*providerv1.Prompt
+	handle    func(providerv1.ProviderService_CallToolServer, *providerv1.CallToolStart) error
+	fail      error
+	starts    chan *providerv1.CallToolStart
+	srv       *grpc.Server
+	addr      string
 }
 
 // startProvider serves p until the test ends and returns it.
@@ -135,7 +176,8 @@ func startProvider(t testing.TB, p *testProvider) *testProvider {
 
 func (p *testProvider) Describe(context.Context, *providerv1.DescribeRequest) (
 	*providerv1.DescribeResponse, error) {
-	return &providerv1.DescribeResponse{Tools: p.tools}, nil
+	return &providerv1.DescribeResponse{Tools: p.tools, Resources: p.resources,
+		ResourceTemplates: p.templates, Prompts: p.prompts}, nil
 }
 
 func (p *testProvider) CallTool(stream providerv1.ProviderService_CallToolServer) error {
@@ -156,6 +198,35 @@ func (p *testProvider) CallTool(stream providerv1.ProviderService_CallToolServer
 		ContentJson:           content,
 		StructuredContentJson: start.GetArgumentsJson(),
 	}))
+}
+
+func (p *testProvider) ReadResource(_ context.Context, req *providerv1.ReadResourceRequest) (
+	*providerv1.ReadResourceResponse, error) {
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	return &providerv1.ReadResourceResponse{ResultJson: `{"contents":[{"uri":` +
+		jsonString(req.GetUri()) + `,"text":` + jsonString(p.name) + `}]}`}, nil
+}
+
+func (p *testProvider) GetPrompt(_ context.Context, req *providerv1.GetPromptRequest) (
+	*providerv1.GetPromptResponse, error) {
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	desc := p.name + ":" + req.GetName() + ":" + req.GetArgumentsJson()
+	return &providerv1.GetPromptResponse{ResultJson: `{"description":` + jsonString(desc) +
+		`,"messages":[]}`}, nil
+}
+
+func (p *testProvider) Complete(_ context.Context, req *providerv1.CompleteRequest) (
+	*providerv1.CompleteResponse, error) {
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	return &providerv1.CompleteResponse{ResultJson: `{"completion":{"values":[` +
+		jsonString(p.name) + `,` + jsonString(req.GetRefJson()) + `,` +
+		jsonString(req.GetArgumentJson()) + `]}}`}, nil
 }
 
 func resultMsg(r *providerv1.ToolResult) *providerv1.CallToolResponse {

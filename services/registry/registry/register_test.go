@@ -223,7 +223,7 @@ func TestReaper(t *testing.T) {
 	p := startProvider(t, &testProvider{name: "p", tools: tools("a")})
 	f.register(t, p, nil, 50*time.Millisecond)
 
-	srv := NewServer(logging.Discard(), f.store, f.cfg)
+	srv := NewServer(logging.Discard(), f.store, f.sessions, f.cfg)
 	t.Cleanup(srv.Close)
 	done := make(chan struct{})
 	go func() { defer close(done); srv.RunReaper(t.Context(), 20*time.Millisecond) }()

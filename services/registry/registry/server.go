@@ -5,6 +5,8 @@ import (
 	crand "crypto/rand"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -13,6 +15,7 @@ import (
 
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
 
 // describeTimeout bounds the Describe call of a registration.
@@ -21,20 +24,63 @@ const describeTimeout = 10 * time.Second
 // Server implements registryv1.RegistryServiceServer on top of a Store.
 type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
-	store *Store
-	pool  *pool
-	cfg   Config
-	log   *slog.Logger
+	store    *Store
+	pool     *pool
+	sessions sessionv1.SessionServiceClient
+	cfg      Config
+	log      *slog.Logger
+	// instance names this replica in the ids of the requests its calls
+	// send to clients, and in its pub/sub inbox.
+	instance string
+	calls    *callTable
+	matcher  uriMatcher
+	// background tracks the broadcasts still running; none start once
+	// closed is set.
+	background sync.WaitGroup
+	bgMu       sync.Mutex
+	closed     bool
 }
 
-// NewServer returns a server that keeps its catalogue in store. Call
-// Close when done, to close the connections to providers.
-func NewServer(log *slog.Logger, store *Store, cfg Config) *Server {
-	return &Server{store: store, pool: newPool(), cfg: cfg, log: log}
+// NewServer returns a server that keeps its catalogue in store and logs
+// streamed calls and catalogue changes to sessions. Each server is a
+// replica of its own with a random instance id. Call Listen to take
+// client answers and cancellations, and Close when done.
+func NewServer(log *slog.Logger, store *Store, sessions sessionv1.SessionServiceClient,
+	cfg Config) *Server {
+	return &Server{store: store, pool: newPool(), sessions: sessions, cfg: cfg, log: log,
+		instance: strings.ToLower(crand.Text()[:16]), calls: newCallTable()}
 }
 
-// Close closes the connections to providers.
-func (s *Server) Close() { s.pool.close() }
+// Instance returns the replica's instance id.
+func (s *Server) Instance() string { return s.instance }
+
+// Shutdown refuses new calls and gives the detached calls grace to end;
+// those still running then are cancelled, and end with a failed result.
+// It belongs in serve.Options.OnShutdown, so that the RPCs relaying those
+// calls end before the server's own deadline.
+func (s *Server) Shutdown(grace time.Duration) { s.calls.shutdown(grace) }
+
+// Close cancels the detached calls still running and waits for them to
+// log their end, waits for pending broadcasts and closes the connections
+// to providers.
+func (s *Server) Close() {
+	s.calls.shutdown(0)
+	s.calls.wait()
+	s.bgMu.Lock()
+	s.closed = true
+	s.bgMu.Unlock()
+	s.background.Wait()
+	s.pool.close()
+}
+
+// goBackground runs f in the background unless the server is closed.
+func (s *Server) goBackground(f func()) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if !s.closed {
+		s.background.Go(f)
+	}
+}
 
 // RegisterProvider adds or replaces a provider and publishes its tools.
 func (s *Server) RegisterProvider(ctx context.Context, req *registryv1.RegisterProviderRequest) (
@@ -57,20 +103,22 @@ func (s *Server) register(ctx context.Context, req *registryv1.RegisterProviderR
 	if err != nil {
 		return nil, err
 	}
-	tools, err := catalogue(sp, described)
+	entry, err := catalogue(sp, described)
 	if err != nil {
 		return nil, err
 	}
 
 	leaseID := crand.Text()
-	reg, purged, err := s.store.Register(ctx, Entry{Name: sp.name, Address: sp.address,
-		Prefix: sp.prefix, LeaseID: leaseID, TTL: sp.ttl, Tools: tools})
-	s.logLapsed(purged)
+	entry.LeaseID = leaseID
+	reg, changes, err := s.store.Register(ctx, entry)
+	s.changed(changes)
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("provider up", "provider", sp.name, "address", sp.address,
-		"prefix", sp.prefix, "tools", len(tools), "lease_ttl", sp.ttl, "revision", reg.Revision)
+		"prefix", sp.prefix, "tools", len(entry.Tools), "resources", len(entry.Resources),
+		"resource_templates", len(entry.Templates), "prompts", len(entry.Prompts),
+		"lease_ttl", sp.ttl, "revision", reg.Revision)
 	return &registryv1.RegisterProviderResponse{
 		Provider: reg.Provider,
 		LeaseId:  leaseID,
@@ -79,7 +127,7 @@ func (s *Server) register(ctx context.Context, req *registryv1.RegisterProviderR
 }
 
 // describe reads the catalogue of the provider being registered.
-func (s *Server) describe(ctx context.Context, sp spec) ([]*providerv1.Tool, error) {
+func (s *Server) describe(ctx context.Context, sp spec) (*providerv1.DescribeResponse, error) {
 	client, release, err := s.pool.acquire(sp.address)
 	if err != nil {
 		return nil, err
@@ -95,14 +143,14 @@ func (s *Server) describe(ctx context.Context, sp spec) ([]*providerv1.Tool, err
 		return nil, errorf(ErrUnavailable, "provider %q at %s is unavailable: describe: %s",
 			sp.name, sp.address, status.Convert(err).Message())
 	}
-	return resp.GetTools(), nil
+	return resp, nil
 }
 
 // RenewLease extends a provider's lease.
 func (s *Server) RenewLease(ctx context.Context, req *registryv1.RenewLeaseRequest) (
 	*registryv1.RenewLeaseResponse, error) {
-	expire, purged, err := s.store.Renew(ctx, req.GetName(), req.GetLeaseId())
-	s.logLapsed(purged)
+	expire, changes, err := s.store.Renew(ctx, req.GetName(), req.GetLeaseId())
+	s.changed(changes)
 	if err != nil {
 		return nil, s.toStatus("RenewLease", err)
 	}
@@ -112,8 +160,8 @@ func (s *Server) RenewLease(ctx context.Context, req *registryv1.RenewLeaseReque
 // DeregisterProvider removes a provider and its tools.
 func (s *Server) DeregisterProvider(ctx context.Context,
 	req *registryv1.DeregisterProviderRequest) (*registryv1.DeregisterProviderResponse, error) {
-	purged, err := s.store.Deregister(ctx, req.GetName(), req.GetLeaseId())
-	s.logLapsed(purged)
+	changes, err := s.store.Deregister(ctx, req.GetName(), req.GetLeaseId())
+	s.changed(changes)
 	if err != nil {
 		return nil, s.toStatus("DeregisterProvider", err)
 	}
@@ -140,30 +188,27 @@ func (s *Server) ListTools(ctx context.Context, req *registryv1.ListToolsRequest
 
 func (s *Server) listTools(ctx context.Context, req *registryv1.ListToolsRequest) (
 	*registryv1.ListToolsResponse, error) {
-	size := int(req.GetPageSize())
+	tools, next, err := page(s, req.GetPageSize(), req.GetPageToken(),
+		func(after string, n int) ([]*registryv1.CatalogTool, error) {
+			return s.store.Tools(ctx, after, n)
+		}, (*registryv1.CatalogTool).GetTool, (*providerv1.Tool).GetName)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.ListToolsResponse{Tools: tools, NextPageToken: next}, nil
+}
+
+// pageSize applies the defaults and the cap to a requested page size.
+func (s *Server) pageSize(size int32) (int, error) {
 	switch {
 	case size < 0:
-		return nil, errorf(ErrInvalid, "page_size %d: want zero or more", size)
+		return 0, errorf(ErrInvalid, "page_size %d: want zero or more", size)
 	case size == 0:
-		size = s.cfg.DefaultPageSize
-	case size > s.cfg.MaxPageSize:
-		size = s.cfg.MaxPageSize
+		return s.cfg.DefaultPageSize, nil
+	case int(size) > s.cfg.MaxPageSize:
+		return s.cfg.MaxPageSize, nil
 	}
-	after, err := decodeCursor(req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	// One tool more than the page tells whether another page follows.
-	tools, err := s.store.Tools(ctx, after, size+1)
-	if err != nil {
-		return nil, err
-	}
-	resp := &registryv1.ListToolsResponse{Tools: tools}
-	if len(tools) > size {
-		resp.Tools = tools[:size]
-		resp.NextPageToken = encodeCursor(tools[size-1].GetTool().GetName())
-	}
-	return resp, nil
+	return int(size), nil
 }
 
 // RunReaper drops lapsed providers every interval, give or take a tenth
@@ -186,11 +231,11 @@ func (s *Server) RunReaper(ctx context.Context, interval time.Duration) {
 
 // reap drops lapsed providers and closes connections nobody needs.
 func (s *Server) reap(ctx context.Context) error {
-	purged, err := s.store.Reap(ctx)
+	changes, err := s.store.Reap(ctx)
 	if err != nil {
 		return err
 	}
-	s.logLapsed(purged)
+	s.changed(changes)
 	providers, err := s.store.Providers(ctx)
 	if err != nil {
 		return err
@@ -201,10 +246,4 @@ func (s *Server) reap(ctx context.Context) error {
 	}
 	s.pool.prune(keep)
 	return nil
-}
-
-func (s *Server) logLapsed(names []string) {
-	for _, name := range names {
-		s.log.Info("provider down", "provider", name, "reason", "lease lapsed")
-	}
 }

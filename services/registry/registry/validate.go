@@ -13,8 +13,9 @@ import (
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
 
-// maxTools bounds one provider's catalogue, so that one registration
-// cannot turn into an unbounded Redis script.
+// maxTools bounds each kind of entry (tools, resources, templates,
+// prompts) of one provider's catalogue, so that one registration cannot
+// turn into an unbounded Redis script.
 const maxTools = 10000
 
 var (
@@ -84,13 +85,39 @@ func exposedName(prefix, tool string) string {
 	return prefix + "__" + tool
 }
 
-// catalogue checks a provider's tools and returns them as the merged
-// catalogue exposes them. The JSON fields are copied verbatim.
-func catalogue(sp spec, tools []*providerv1.Tool) ([]*registryv1.CatalogTool, error) {
-	if len(tools) > maxTools {
-		return nil, errorf(ErrInvalid, "provider %q serves %d tools; at most %d are allowed",
-			sp.name, len(tools), maxTools)
+// catalogue checks a provider's catalogue and returns its entries as the
+// merged catalogue exposes them: tools and prompts under the prefix,
+// resources and templates under their own URIs. JSON is copied verbatim,
+// except that a prompt's name member becomes its exposed name.
+func catalogue(sp spec, d *providerv1.DescribeResponse) (Entry, error) {
+	e := Entry{Name: sp.name, Address: sp.address, Prefix: sp.prefix, TTL: sp.ttl}
+	counts := []struct {
+		noun string
+		n    int
+	}{{"tools", len(d.GetTools())}, {"resources", len(d.GetResources())},
+		{"resource templates", len(d.GetResourceTemplates())}, {"prompts", len(d.GetPrompts())}}
+	for _, c := range counts {
+		if c.n > maxTools {
+			return e, errorf(ErrInvalid, "provider %q serves %d %s; at most %d are allowed",
+				sp.name, c.n, c.noun, maxTools)
+		}
 	}
+	var err error
+	if e.Tools, err = catalogueTools(sp, d.GetTools()); err != nil {
+		return e, err
+	}
+	if e.Resources, err = catalogueResources(sp, d.GetResources()); err != nil {
+		return e, err
+	}
+	if e.Templates, err = catalogueTemplates(sp, d.GetResourceTemplates()); err != nil {
+		return e, err
+	}
+	e.Prompts, err = cataloguePrompts(sp, d.GetPrompts())
+	return e, err
+}
+
+// catalogueTools checks a provider's tools and names them as exposed.
+func catalogueTools(sp spec, tools []*providerv1.Tool) ([]*registryv1.CatalogTool, error) {
 	out := make([]*registryv1.CatalogTool, 0, len(tools))
 	seen := make(map[string]bool, len(tools))
 	for i, t := range tools {
@@ -113,6 +140,96 @@ func catalogue(sp spec, tools []*providerv1.Tool) ([]*registryv1.CatalogTool, er
 		out = append(out, ct)
 	}
 	return out, nil
+}
+
+// catalogueResources checks a provider's resources.
+func catalogueResources(sp spec, list []*providerv1.Resource) (
+	[]*registryv1.CatalogResource, error) {
+	out := make([]*registryv1.CatalogResource, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for i, r := range list {
+		if err := validateEntry("uri", r.GetUri(), r.GetName(), r.GetDefinitionJson()); err != nil {
+			return nil, errorf(ErrInvalid, "provider %q: resource %d %q: %w",
+				sp.name, i, r.GetUri(), err)
+		}
+		if seen[r.GetUri()] {
+			return nil, errorf(ErrInvalid, "provider %q: resource URI %q appears twice",
+				sp.name, r.GetUri())
+		}
+		seen[r.GetUri()] = true
+		out = append(out, &registryv1.CatalogResource{Resource: proto.CloneOf(r),
+			Provider: sp.name})
+	}
+	return out, nil
+}
+
+// catalogueTemplates checks a provider's resource templates.
+func catalogueTemplates(sp spec, list []*providerv1.ResourceTemplate) (
+	[]*registryv1.CatalogResourceTemplate, error) {
+	out := make([]*registryv1.CatalogResourceTemplate, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for i, t := range list {
+		err := validateEntry("uri_template", t.GetUriTemplate(), t.GetName(),
+			t.GetDefinitionJson())
+		if err != nil {
+			return nil, errorf(ErrInvalid, "provider %q: resource template %d %q: %w",
+				sp.name, i, t.GetUriTemplate(), err)
+		}
+		if seen[t.GetUriTemplate()] {
+			return nil, errorf(ErrInvalid, "provider %q: resource template %q appears twice",
+				sp.name, t.GetUriTemplate())
+		}
+		seen[t.GetUriTemplate()] = true
+		out = append(out, &registryv1.CatalogResourceTemplate{Template: proto.CloneOf(t),
+			Provider: sp.name})
+	}
+	return out, nil
+}
+
+// cataloguePrompts checks a provider's prompts and names them as exposed,
+// in the message and in the definition's name member.
+func cataloguePrompts(sp spec, list []*providerv1.Prompt) ([]*registryv1.CatalogPrompt, error) {
+	out := make([]*registryv1.CatalogPrompt, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for i, p := range list {
+		err := validateEntry("name", p.GetName(), p.GetName(), p.GetDefinitionJson())
+		if err != nil {
+			return nil, errorf(ErrInvalid, "provider %q: prompt %d %q: %w",
+				sp.name, i, p.GetName(), err)
+		}
+		exposed := exposedName(sp.prefix, p.GetName())
+		if seen[exposed] {
+			return nil, errorf(ErrInvalid, "provider %q: prompt name %q appears twice",
+				sp.name, exposed)
+		}
+		seen[exposed] = true
+		def, err := setMember(p.GetDefinitionJson(), "name", jsonString(exposed))
+		if err != nil {
+			return nil, errorf(ErrInvalid, "provider %q: prompt %d %q: definition_json: %w",
+				sp.name, i, p.GetName(), err)
+		}
+		out = append(out, &registryv1.CatalogPrompt{
+			Prompt:             &providerv1.Prompt{Name: exposed, DefinitionJson: def},
+			Provider:           sp.name,
+			ProviderPromptName: p.GetName(),
+		})
+	}
+	return out, nil
+}
+
+// validateEntry checks the fields that resources, templates and prompts
+// share: a key (the prompt's key is its name), a name and a definition
+// that is one JSON object.
+func validateEntry(keyField, key, name, def string) error {
+	switch {
+	case key == "":
+		return errorf(ErrInvalid, "%s: required", keyField)
+	case name == "":
+		return errorf(ErrInvalid, "name: required")
+	case !isJSONObject(def):
+		return errorf(ErrInvalid, "definition_json: want a JSON object")
+	}
+	return nil
 }
 
 // validateTool checks one tool of a provider's catalogue.
@@ -153,6 +270,35 @@ func validateCall(req *registryv1.CallToolRequest) error {
 	}
 	if s := req.GetMetaJson(); s != "" && !isJSONObject(s) {
 		return errorf(ErrInvalid, "meta_json: want a JSON object")
+	}
+	if s := req.GetClientCapabilitiesJson(); s != "" && !isJSONObject(s) {
+		return errorf(ErrInvalid, "client_capabilities_json: want a JSON object")
+	}
+	if s := req.GetRequestIdJson(); s != "" {
+		if _, err := requestKey(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamRE is the alphabet of request stream names; "_", the standalone
+// stream, is no call's.
+var streamRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+
+// validateStreamed checks a call that is to be logged to a session
+// stream, which needs the session and the request id for its messages.
+func validateStreamed(req *registryv1.CallToolRequest) error {
+	if err := validateCall(req); err != nil {
+		return err
+	}
+	switch {
+	case !streamRE.MatchString(req.GetStream()):
+		return errorf(ErrInvalid, "stream %q: want 1 to 64 letters or digits", req.GetStream())
+	case req.GetSessionId() == "":
+		return errorf(ErrInvalid, "session_id: required with a stream")
+	case req.GetRequestIdJson() == "":
+		return errorf(ErrInvalid, "request_id_json: required with a stream")
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Command registry runs Switchboard's registry service: the catalogue of
-// tools that providers register, and the router of tool calls.
+// tools, resources and prompts that providers register, and the router of
+// tool calls, reads, prompts and completions.
 //
 // Every setting is a flag or a SWITCHBOARD_REGISTRY_ environment
 // variable; run with -h to list them.
