@@ -1,0 +1,86 @@
+# Build, run and test Switchboard. `make help` lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+BIN := $(CURDIR)/bin
+TOOLS_BIN := $(CURDIR)/.cache/bin
+# Every module of the workspace, as go.work lists them. `go test ./...`
+# stops at module boundaries, so the targets below visit each module.
+MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
+PROGRAMS := \
+	./services/session/cmd/session \
+	./services/registry/cmd/registry \
+	./services/gateway/cmd/gateway \
+	./pkg/cmd/demo-provider \
+	./pkg/cmd/conformance-provider \
+	./pkg/cmd/switchboard-dev \
+	./pkg/cmd/switchboard-conformance
+# -count=1: the end-to-end tests run programs built outside the test
+# cache's view, so cached results could hide a change.
+TESTFLAGS ?= -race -count=1
+WITH_TOOLS := PATH="$(TOOLS_BIN):$$PATH"
+
+# each_module runs `go $(1)` in every module that has packages (tools/
+# has none), going on after a failure so that every failure shows.
+define each_module
+@fail=0; for m in $(MODULES); do \
+	if [ -z "$$(cd "$$m" && $(GO) list -e ./... 2>/dev/null)" ]; then continue; fi; \
+	echo "== go $(firstword $(1)) $${m#$(CURDIR)/}"; \
+	(cd "$$m" && $(GO) $(1)) || fail=1; \
+done; exit $$fail
+endef
+
+.PHONY: help build run test gotest tools generate check-generated lint breaking tsdeps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build every program into bin/
+	$(GO) build -o $(BIN)/ $(PROGRAMS)
+
+run: build ## run the whole suite locally; MCP endpoint http://127.0.0.1:8080/mcp
+	$(BIN)/switchboard-dev
+
+test: check-generated lint tsdeps gotest ## everything CI runs
+
+gotest: ## go test every module, the end-to-end tests included
+	$(call each_module,test $(TESTFLAGS) ./...)
+
+tools: ## install buf and the protoc plugins into .cache/bin
+	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install tool
+
+generate: tools ## regenerate the Go code and OpenAPI file from proto/
+	$(WITH_TOOLS) buf generate
+
+check-generated: generate ## fail when the committed generated code is stale
+	@changes=$$(git status --porcelain -- proto); \
+	if [ -n "$$changes" ]; then \
+		echo "$$changes"; \
+		echo "generated code in proto/ is stale or uncommitted: run make generate" >&2; \
+		exit 1; \
+	fi
+
+lint: tools ## buf lint, gofmt and go vet
+	$(WITH_TOOLS) buf lint
+	@unformatted=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$unformatted" ]; then \
+		echo "$$unformatted"; echo "these files need gofmt" >&2; exit 1; \
+	fi
+	$(call each_module,vet ./...)
+
+breaking: tools ## compare proto/ with the main branch for breaking changes
+	@if git rev-parse --verify --quiet main >/dev/null; then \
+		$(WITH_TOOLS) buf breaking --against '.git#branch=main'; \
+		echo "no breaking changes against main"; \
+	else \
+		echo "no main branch: skipping the breaking-change check"; \
+	fi
+
+tsdeps: ## install the TypeScript SDK client's packages (e2e/tsclient)
+	cd e2e/tsclient && npm ci --no-audit --no-fund
+
+clean: ## remove built programs and installed tools
+	rm -rf $(BIN) $(CURDIR)/.cache

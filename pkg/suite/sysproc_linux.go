@@ -1,0 +1,11 @@
+package suite
+
+import "syscall"
+
+// sysProcAttr puts each program in a process group of its own, so that a
+// Ctrl-C in the terminal reaches only the parent, which then stops the
+// programs in order; and it sends SIGTERM to a program whose parent dies,
+// so that none outlives a crashed test binary or launcher.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package suite
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
