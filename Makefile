@@ -33,7 +33,8 @@ define each_module
 done; exit $$fail
 endef
 
-.PHONY: help build run test gotest tools generate check-generated lint breaking tsdeps clean
+.PHONY: help build run test gotest tools generate check-generated lint breaking tsdeps \
+	conformance conformance-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,7 +45,7 @@ build: ## build every program into bin/
 run: build ## run the whole suite locally; MCP endpoint http://127.0.0.1:8080/mcp
 	$(BIN)/switchboard-dev
 
-test: check-generated lint tsdeps gotest ## everything CI runs
+test: check-generated lint tsdeps gotest conformance ## everything CI runs
 
 gotest: ## go test every module, the end-to-end tests included
 	$(call each_module,test $(TESTFLAGS) ./...)
@@ -81,6 +82,16 @@ breaking: tools ## compare proto/ with the main branch for breaking changes
 
 tsdeps: ## install the TypeScript SDK client's packages (e2e/tsclient)
 	cd e2e/tsclient && npm ci --no-audit --no-fund
+
+conformance-deps: ## install the official conformance suite and Node 22 (conformance/)
+	cd conformance && npm ci --no-audit --no-fund
+
+# The official MCP conformance suite against two gateway replicas behind a
+# round-robin proxy, with the conformance provider (empty prefix).
+conformance: build conformance-deps ## run the official MCP conformance suite
+	$(BIN)/switchboard-conformance -bin $(BIN) -npm conformance/node_modules \
+		-run "conformance-0.1 --suite all" \
+		-run "conformance-0.2 --requirements 2025-11-25"
 
 clean: ## remove built programs and installed tools
 	rm -rf $(BIN) $(CURDIR)/.cache

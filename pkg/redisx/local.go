@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
+	"switchboard.dev/pkg/procattr"
 )
 
 // Local is a Redis started for development or tests.
@@ -53,6 +55,9 @@ func StartServer(ctx context.Context, dir string, port int) (*Local, error) {
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--save", "", "--appendonly", "no", "--dir", dir,
 		"--logfile", filepath.Join(dir, "redis.log"))
+	// Its own process group keeps a terminal's Ctrl-C from reaching it
+	// before the services that use it have stopped; it also dies with us.
+	cmd.SysProcAttr = procattr.Child()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}

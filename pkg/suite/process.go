@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"switchboard.dev/pkg/procattr"
 	"sync"
 	"syscall"
 	"time"
@@ -85,7 +86,7 @@ func (p *Process) spawn() (chan struct{}, error) {
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout = p.writer(f)
 	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = procattr.Child()
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: start: %w", p.Name, err)
