@@ -75,13 +75,63 @@ func (p *Provider) Announce(ctx context.Context, client registryv1.RegistryServi
 		if !ok {
 			return nil
 		}
-		if !p.keepAlive(ctx, client, l) {
+		p.hold(client, l)
+		alive := p.keepAlive(ctx, client, l)
+		p.release(l)
+		if !alive {
 			// The lease lapsed: register afresh.
 			continue
 		}
 		p.deregister(ctx, client, l)
 		return nil
 	}
+}
+
+// ErrNotRegistered is returned by NotifyResourceUpdated while the
+// provider holds no lease: before Announce (or Run) has registered it,
+// between a lapsed lease and the next registration, and after shutdown.
+var ErrNotRegistered = errors.New("provider: not registered")
+
+// heldLease is the registration Announce holds.
+type heldLease struct {
+	client registryClient
+	id     string
+}
+
+func (p *Provider) hold(client registryClient, l lease) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	p.lease = &heldLease{client: client, id: l.id}
+}
+
+func (p *Provider) release(l lease) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	if p.lease != nil && p.lease.id == l.id {
+		p.lease = nil
+	}
+}
+
+// NotifyResourceUpdated tells the registry that the resource at uri
+// changed, so that clients subscribed to it are notified
+// (notifications/resources/updated). The provider must be registered
+// through Run or Announce; otherwise it returns ErrNotRegistered. The URI
+// should be one the provider serves: a listed resource or one matching a
+// template.
+func (p *Provider) NotifyResourceUpdated(ctx context.Context, uri string) error {
+	p.leaseMu.Lock()
+	held := p.lease
+	p.leaseMu.Unlock()
+	if held == nil {
+		return ErrNotRegistered
+	}
+	_, err := held.client.NotifyResourceUpdated(ctx, &registryv1.NotifyResourceUpdatedRequest{
+		Name: p.name, LeaseId: held.id, Uri: uri,
+	})
+	if err != nil {
+		return fmt.Errorf("notify resource updated: %w", err)
+	}
+	return nil
 }
 
 // checkName checks the name against the registry's rule, so that a bad

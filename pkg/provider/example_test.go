@@ -26,3 +26,21 @@ func ExampleAddFunc() {
 	// Output:
 	// greet {"type":"object","properties":{"name":{"type":"string","description":"who to greet"}},"required":["name"],"additionalProperties":false}
 }
+
+func ExampleProvider_AddResourceTemplate() {
+	p := provider.New("files", nil)
+	p.AddResourceTemplate(provider.ResourceTemplate{
+		URITemplate: "file:///{dir}/{name}",
+		Name:        "file",
+		MIMEType:    "text/plain",
+	}, func(_ context.Context, req *provider.ResourceRequest) (*provider.ReadResult, error) {
+		text := fmt.Sprintf("%s in %s", req.Vars["name"], req.Vars["dir"])
+		return provider.TextResource(req.URI, "text/plain", text), nil
+	})
+
+	resp, _ := p.Service().ReadResource(context.Background(),
+		&providerv1.ReadResourceRequest{Uri: "file:///docs/read%20me.txt"})
+	fmt.Println(resp.GetResultJson())
+	// Output:
+	// {"contents":[{"uri":"file:///docs/read%20me.txt","mimeType":"text/plain","text":"read me.txt in docs"}]}
+}

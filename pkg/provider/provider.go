@@ -1,8 +1,8 @@
-// Package provider lets a Go program expose Go functions as MCP tools to
-// Switchboard. A Provider holds a catalogue of tools and implements the
-// switchboard.provider.v1.ProviderService gRPC API; Run serves that API and
-// keeps the provider registered with the registry, which routes the
-// gateway's tools/call requests to it.
+// Package provider lets a Go program expose Go functions as MCP tools,
+// resources and prompts to Switchboard. A Provider holds a catalogue and
+// implements the switchboard.provider.v1.ProviderService gRPC API; Run
+// serves that API and keeps the provider registered with the registry,
+// which routes the gateway's requests to it.
 //
 // Usage:
 //
@@ -19,10 +19,22 @@
 //		func(ctx context.Context, in AddIn) (AddOut, error) {
 //			return AddOut{Sum: in.A + in.B}, nil
 //		})
-//	p.AddTool(provider.Tool{Name: "hello", Description: "Says hello."},
+//	p.AddTool(provider.Tool{Name: "count", Description: "Counts to three."},
 //		func(ctx context.Context, req *provider.Request) (*provider.Result, error) {
-//			return provider.Text("hello"), nil
+//			for i := range 3 {
+//				req.Progress(ctx, float64(i+1), 3, "counting")
+//			}
+//			return provider.Text("done"), nil
 //		})
+//	p.AddResource(provider.Resource{URI: "calc://help", Name: "help", MIMEType: "text/plain"},
+//		func(ctx context.Context, req *provider.ResourceRequest) (*provider.ReadResult, error) {
+//			return provider.TextResource(req.URI, "text/plain", "Try add."), nil
+//		})
+//	p.AddPrompt(provider.Prompt{Name: "explain", Arguments: []provider.PromptArgument{
+//		{Name: "topic", Required: true},
+//	}}, func(ctx context.Context, req *provider.PromptRequest) (*provider.PromptResult, error) {
+//		return provider.UserPrompt("Explain " + req.Arguments["topic"] + "."), nil
+//	})
 //	err := p.Run(ctx, provider.RunOptions{
 //		ListenAddr:   "127.0.0.1:7300",
 //		RegistryAddr: "127.0.0.1:7200",
@@ -39,6 +51,18 @@
 // returned by a handler (or a panic in it) becomes a result with isError
 // set, so that the model can read what went wrong.
 //
+// While a tool runs, its Request talks to the client through the call's
+// stream: Progress and Log send notifications, CreateMessage, Elicit,
+// ListRoots and Request ask the client and wait for its answer, and
+// CloseStream lets the client's SSE stream be cut and resumed. Handlers of
+// typed tools reach the same Request with RequestFromContext.
+//
+// Resources are read by exact URI or through a ResourceTemplate whose
+// RFC 6570 level-1 template ("file:///{dir}/{name}") matches; prompts are
+// rendered from string arguments; both may offer completions for their
+// arguments and template variables. NotifyResourceUpdated tells the
+// registry, and so the subscribed clients, that a resource changed.
+//
 // A program with a gRPC server of its own embeds the API with Service and
 // keeps the registration alive with Announce instead of calling Run.
 package provider
@@ -48,23 +72,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/jsonschema-go/jsonschema"
 )
 
-// Provider is a catalogue of tools served over gRPC. Its methods are safe
-// for concurrent use; tools may be added while it serves, though the
-// registry only learns of them when the provider registers again.
+// Provider is a catalogue of tools, resources and prompts served over
+// gRPC. Its methods are safe for concurrent use; entries may be added
+// while it serves, though the registry only learns of them when the
+// provider registers again.
 type Provider struct {
 	name string
 	log  *slog.Logger
 
-	mu    sync.RWMutex
-	tools map[string]*tool
+	mu        sync.RWMutex
+	tools     map[string]*tool
+	resources map[string]*resource
+	templates map[string]*template
+	prompts   map[string]*prompt
+
+	// leaseMu guards lease, the registration that Announce currently
+	// holds, which NotifyResourceUpdated presents to the registry.
+	leaseMu sync.Mutex
+	lease   *heldLease
 }
 
 // Options configures a Provider. A nil *Options means the defaults.
@@ -85,9 +118,12 @@ func New(name string, opts *Options) *Provider {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Provider{
-		name:  name,
-		log:   log.With("provider", name),
-		tools: make(map[string]*tool),
+		name:      name,
+		log:       log.With("provider", name),
+		tools:     make(map[string]*tool),
+		resources: make(map[string]*resource),
+		templates: make(map[string]*template),
+		prompts:   make(map[string]*prompt),
 	}
 }
 
@@ -135,19 +171,6 @@ type Annotations struct {
 // except that an error wrapping ErrInvalidArguments is refused with gRPC
 // INVALID_ARGUMENT.
 type Handler func(ctx context.Context, req *Request) (*Result, error)
-
-// Request is one tool call.
-type Request struct {
-	// Name is the tool's name inside the provider.
-	Name string
-	// Arguments is the arguments object exactly as the caller sent it;
-	// never empty, and already checked against the input schema.
-	Arguments json.RawMessage
-	// Meta is the request's _meta object, or nil.
-	Meta json.RawMessage
-	// SessionID identifies the client session, or is empty.
-	SessionID string
-}
 
 // tool is a registered tool with its handler and compiled input schema.
 type tool struct {
@@ -232,15 +255,25 @@ func checkObjectSchema(raw json.RawMessage) error {
 	return nil
 }
 
-// Tools returns the catalogue ordered by name.
+// Tools returns the tools ordered by name.
 func (p *Provider) Tools() []Tool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	out := make([]Tool, 0, len(p.tools))
-	for _, t := range p.tools {
+	for _, t := range sortedValues(p.tools) {
 		out = append(out, t.def)
 	}
-	slices.SortFunc(out, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// sortedValues returns m's values ordered by key, so that listings are
+// stable.
+func sortedValues[V any](m map[string]V) []V {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
 	return out
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,10 +29,44 @@ type Result struct {
 
 // TextBlock returns an MCP text content block.
 func TextBlock(text string) json.RawMessage {
-	b, _ := json.Marshal(struct {
+	b, _ := marshal(struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
 	}{"text", text})
+	return b
+}
+
+// ImageBlock returns an MCP image content block holding data, such as
+// PNG bytes, base64-encoded.
+func ImageBlock(data []byte, mimeType string) json.RawMessage {
+	return binaryBlock("image", data, mimeType)
+}
+
+// AudioBlock returns an MCP audio content block holding data, such as
+// WAV bytes, base64-encoded.
+func AudioBlock(data []byte, mimeType string) json.RawMessage {
+	return binaryBlock("audio", data, mimeType)
+}
+
+func binaryBlock(kind string, data []byte, mimeType string) json.RawMessage {
+	b, _ := marshal(struct {
+		Type     string `json:"type"`
+		Data     string `json:"data"`
+		MIMEType string `json:"mimeType"`
+	}{kind, base64.StdEncoding.EncodeToString(data), mimeType})
+	return b
+}
+
+// ResourceBlock returns an MCP embedded resource content block. The
+// contents' URI must be set. It returns nil when c.Meta is malformed.
+func ResourceBlock(c ResourceContents) json.RawMessage {
+	b, err := marshal(struct {
+		Type     string           `json:"type"`
+		Resource ResourceContents `json:"resource"`
+	}{"resource", c})
+	if err != nil {
+		return nil
+	}
 	return b
 }
 

@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"strconv"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -32,10 +31,20 @@ type service struct {
 // Describe lists the catalogue.
 func (s *service) Describe(context.Context, *providerv1.DescribeRequest) (
 	*providerv1.DescribeResponse, error) {
-	tools := s.p.Tools()
-	resp := &providerv1.DescribeResponse{Tools: make([]*providerv1.Tool, 0, len(tools))}
-	for _, t := range tools {
-		resp.Tools = append(resp.Tools, toolProto(t))
+	s.p.mu.RLock()
+	defer s.p.mu.RUnlock()
+	resp := &providerv1.DescribeResponse{}
+	for _, t := range sortedValues(s.p.tools) {
+		resp.Tools = append(resp.Tools, toolProto(t.def))
+	}
+	for _, r := range sortedValues(s.p.resources) {
+		resp.Resources = append(resp.Resources, r.proto)
+	}
+	for _, t := range sortedValues(s.p.templates) {
+		resp.ResourceTemplates = append(resp.ResourceTemplates, t.proto)
+	}
+	for _, pr := range sortedValues(s.p.prompts) {
+		resp.Prompts = append(resp.Prompts, pr.proto)
 	}
 	return resp, nil
 }
@@ -71,9 +80,8 @@ func compact(raw json.RawMessage) string {
 	return buf.String()
 }
 
-type callStream = grpc.BidiStreamingServer[providerv1.CallToolRequest, providerv1.CallToolResponse]
-
-// CallTool runs one call: a CallToolStart in, exactly one result out.
+// CallTool runs one call: a CallToolStart in, then interim messages both
+// ways while the handler runs, then exactly one result out.
 func (s *service) CallTool(stream callStream) error {
 	msg, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -86,18 +94,19 @@ func (s *service) CallTool(stream callStream) error {
 	if start == nil {
 		return status.Error(codes.InvalidArgument, "first message must be a CallToolStart")
 	}
-	res, err := s.p.call(stream.Context(), start)
+	x := newExchange(stream, s.p.log)
+	go x.receive()
+	res, err := s.p.call(stream.Context(), start, x)
 	if err != nil {
+		x.finish(nil)
 		return err
 	}
-	return stream.Send(&providerv1.CallToolResponse{
-		Message: &providerv1.CallToolResponse_Result{Result: res},
-	})
+	return x.finish(res)
 }
 
 // call runs a tool and maps the outcome to a result or a gRPC status;
 // it is the one place where handler errors meet gRPC codes.
-func (p *Provider) call(ctx context.Context, start *providerv1.CallToolStart) (
+func (p *Provider) call(ctx context.Context, start *providerv1.CallToolStart, x *exchange) (
 	*providerv1.ToolResult, error) {
 	t, ok := p.lookup(start.GetName())
 	if !ok {
@@ -106,6 +115,7 @@ func (p *Provider) call(ctx context.Context, start *providerv1.CallToolStart) (
 	}
 	req, err := t.request(start)
 	if err == nil {
+		req.x = x
 		var res *Result
 		if res, err = p.invoke(ctx, t, req); err == nil {
 			return p.resultProto(t, res), nil
@@ -132,7 +142,7 @@ func (p *Provider) invoke(ctx context.Context, t *tool, req *Request) (res *Resu
 			res, err = Errorf("tool %q failed with an internal error", t.def.Name), nil
 		}
 	}()
-	return t.handler(ctx, req)
+	return t.handler(context.WithValue(ctx, requestKey{}, req), req)
 }
 
 // resultProto encodes a result, replacing one the handler built from
@@ -143,7 +153,10 @@ func (p *Provider) resultProto(t *tool, r *Result) *providerv1.ToolResult {
 	}
 	content := "[]"
 	if len(r.Content) > 0 {
-		b, err := json.Marshal(r.Content)
+		b, err := marshal(r.Content)
+		if err == nil {
+			err = checkBlocks(r.Content)
+		}
 		if err != nil {
 			return p.badResult(t, "content", err)
 		}
@@ -174,6 +187,17 @@ func (p *Provider) badResult(t *tool, field string, err error) *providerv1.ToolR
 	}
 }
 
+// checkBlocks checks that every content block is a JSON object, as a
+// nil block (a helper's sign of bad input) is not.
+func checkBlocks(blocks []json.RawMessage) error {
+	for i, b := range blocks {
+		if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' {
+			return fmt.Errorf("content block %d is not a JSON object", i)
+		}
+	}
+	return nil
+}
+
 // jsonObject compacts raw, which must be empty or one JSON object.
 func jsonObject(raw json.RawMessage) (string, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
@@ -198,14 +222,33 @@ func (t *tool) request(start *providerv1.CallToolStart) (*Request, error) {
 	if err := t.checkArgs(args); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidArguments, err)
 	}
-	req := &Request{Name: t.def.Name, Arguments: args, SessionID: start.GetSessionId()}
-	if m := start.GetMetaJson(); m != "" {
-		if !json.Valid([]byte(m)) {
-			return nil, fmt.Errorf("%w: _meta is not valid JSON", ErrInvalidArguments)
-		}
-		req.Meta = json.RawMessage(m)
+	req := &Request{
+		Name:            t.def.Name,
+		Arguments:       args,
+		SessionID:       start.GetSessionId(),
+		ProtocolVersion: start.GetProtocolVersion(),
+	}
+	var err error
+	if req.Meta, err = optionalObject("_meta", start.GetMetaJson()); err != nil {
+		return nil, err
+	}
+	caps := start.GetClientCapabilitiesJson()
+	if req.ClientCapabilities, err = optionalObject("client capabilities", caps); err != nil {
+		return nil, err
 	}
 	return req, nil
+}
+
+// optionalObject checks a JSON field that may be empty, refusing
+// malformed JSON as the caller's fault.
+func optionalObject(field, raw string) (json.RawMessage, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if !json.Valid([]byte(raw)) {
+		return nil, fmt.Errorf("%w: %s is not valid JSON", ErrInvalidArguments, field)
+	}
+	return json.RawMessage(raw), nil
 }
 
 // checkArgs checks that args is one JSON object that satisfies the input
@@ -255,4 +298,94 @@ func exactNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// ReadResource reads a listed resource or one matching a template.
+func (s *service) ReadResource(ctx context.Context, req *providerv1.ReadResourceRequest) (
+	*providerv1.ReadResourceResponse, error) {
+	res, err := s.p.read(ctx, req)
+	if err != nil {
+		return nil, s.p.status(ctx, "resource", req.GetUri(), err)
+	}
+	return &providerv1.ReadResourceResponse{ResultJson: res}, nil
+}
+
+// GetPrompt renders a prompt.
+func (s *service) GetPrompt(ctx context.Context, req *providerv1.GetPromptRequest) (
+	*providerv1.GetPromptResponse, error) {
+	res, err := s.p.getPrompt(ctx, req)
+	if err != nil {
+		return nil, s.p.status(ctx, "prompt", req.GetName(), err)
+	}
+	return &providerv1.GetPromptResponse{ResultJson: res}, nil
+}
+
+// Complete suggests values for a prompt argument or template variable.
+func (s *service) Complete(ctx context.Context, req *providerv1.CompleteRequest) (
+	*providerv1.CompleteResponse, error) {
+	res, err := s.p.complete(ctx, req)
+	if err != nil {
+		return nil, s.p.status(ctx, "completion", req.GetRefJson(), err)
+	}
+	return &providerv1.CompleteResponse{ResultJson: res}, nil
+}
+
+// status maps an error from a resource, prompt or completion handler to
+// a gRPC status; it is the one place where those errors meet gRPC codes.
+func (p *Provider) status(ctx context.Context, kind, name string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		return st.Err()
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrInvalidArguments):
+		p.log.Info("request refused", "kind", kind, "name", name, "reason", err)
+		return status.Error(codes.InvalidArgument, err.Error())
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	default:
+		p.log.Info("handler failed", "kind", kind, "name", name, "err", err)
+		return status.Errorf(codes.Internal, "%s %q: %v", kind, name, err)
+	}
+}
+
+// guard runs a resource, prompt or completion handler, turning a panic
+// into an error so that one broken handler cannot take the provider down.
+func guard[T any](p *Provider, kind, name string, f func() (T, error)) (res T, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("handler panicked", "kind", kind, "name", name,
+				"panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s %q failed with an internal error", kind, name)
+		}
+	}()
+	return f()
+}
+
+// encodeResult encodes what a handler returned, reporting JSON it built
+// badly (such as a malformed _meta) as an internal error.
+func encodeResult(p *Provider, kind, name string, v any) (string, error) {
+	b, err := marshal(v)
+	if err != nil {
+		return "", p.invalidResult(kind, name, err)
+	}
+	return string(b), nil
+}
+
+func (p *Provider) invalidResult(kind, name string, err error) error {
+	p.log.Error("handler returned an invalid result", "kind", kind, "name", name, "err", err)
+	return status.Errorf(codes.Internal, "%s %q returned an invalid result", kind, name)
+}
+
+// marshal encodes v as compact JSON. Unlike json.Marshal it leaves '<',
+// '>' and '&' alone, so text reaches the client as written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

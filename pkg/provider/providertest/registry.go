@@ -1,7 +1,8 @@
 // Package providertest serves a small in-memory registry for tests of
 // providers. Like the real registry it grants leases, expires them when
-// they are not renewed and dials a registering provider to read its
-// catalogue; it keeps no catalogue across providers and routes no calls.
+// they are not renewed, dials a registering provider to read its
+// catalogue and accepts resource-updated notifications from a live lease;
+// it keeps no catalogue across providers and routes no calls.
 //
 // Usage:
 //
@@ -15,6 +16,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,8 +44,15 @@ type Record struct {
 	Prefix  *string
 	// LeaseTTL is the lease length granted.
 	LeaseTTL time.Duration
-	// Tools is the catalogue read from the provider at registration.
-	Tools []*providerv1.Tool
+	// Tools, Resources, ResourceTemplates and Prompts are the catalogue
+	// read from the provider at registration.
+	Tools             []*providerv1.Tool
+	Resources         []*providerv1.Resource
+	ResourceTemplates []*providerv1.ResourceTemplate
+	Prompts           []*providerv1.Prompt
+	// Updated lists the URIs the provider reported changed with
+	// NotifyResourceUpdated, oldest first.
+	Updated []string
 	// Live reports a current lease.
 	Live bool
 	// Registrations, Renewals and Deregistrations count the successful
@@ -113,7 +122,9 @@ func (r *Registry) Lookup(name string) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
-	return rec.Record, true
+	out := rec.Record
+	out.Updated = slices.Clone(out.Updated)
+	return out, true
 }
 
 // Await polls until the named provider's record satisfies cond and
@@ -142,7 +153,7 @@ func (s *server) RegisterProvider(ctx context.Context, req *registryv1.RegisterP
 	if req.GetName() == "" || req.GetAddress() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name and address are required")
 	}
-	tools, err := describe(ctx, req.GetAddress())
+	catalogue, err := describe(ctx, req.GetAddress())
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "describe provider: %v", err)
 	}
@@ -150,7 +161,7 @@ func (s *server) RegisterProvider(ctx context.Context, req *registryv1.RegisterP
 	if req.GetLeaseTtl() != nil {
 		ttl = req.GetLeaseTtl().AsDuration()
 	}
-	rec := s.r.grant(req, tools, ttl)
+	rec := s.r.grant(req, catalogue, ttl)
 	prefix := req.GetName()
 	if req.Prefix != nil {
 		prefix = req.GetPrefix()
@@ -158,7 +169,7 @@ func (s *server) RegisterProvider(ctx context.Context, req *registryv1.RegisterP
 	return &registryv1.RegisterProviderResponse{
 		Provider: &registryv1.Provider{
 			Name: rec.Name, Address: rec.Address, Prefix: prefix,
-			ExpireTime: timestamppb.New(rec.expires), ToolCount: int32(len(tools)),
+			ExpireTime: timestamppb.New(rec.expires), ToolCount: int32(len(rec.Tools)),
 		},
 		LeaseId:  rec.leaseID,
 		LeaseTtl: durationpb.New(ttl),
@@ -166,8 +177,8 @@ func (s *server) RegisterProvider(ctx context.Context, req *registryv1.RegisterP
 }
 
 // grant records a registration with a fresh lease and returns a copy.
-func (r *Registry) grant(req *registryv1.RegisterProviderRequest, tools []*providerv1.Tool,
-	ttl time.Duration) record {
+func (r *Registry) grant(req *registryv1.RegisterProviderRequest,
+	catalogue *providerv1.DescribeResponse, ttl time.Duration) record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec := r.records[req.GetName()]
@@ -176,7 +187,9 @@ func (r *Registry) grant(req *registryv1.RegisterProviderRequest, tools []*provi
 		r.records[req.GetName()] = rec
 	}
 	rec.Name, rec.Address, rec.Prefix = req.GetName(), req.GetAddress(), req.Prefix
-	rec.LeaseTTL, rec.Tools, rec.Live = ttl, tools, true
+	rec.LeaseTTL, rec.Live = ttl, true
+	rec.Tools, rec.Resources = catalogue.GetTools(), catalogue.GetResources()
+	rec.ResourceTemplates, rec.Prompts = catalogue.GetResourceTemplates(), catalogue.GetPrompts()
 	rec.Registrations++
 	rec.leaseID, rec.expires = rand.Text(), time.Now().Add(ttl)
 	return *rec
@@ -192,17 +205,13 @@ func (r *Registry) failing() bool {
 	return false
 }
 
-func describe(ctx context.Context, addr string) ([]*providerv1.Tool, error) {
+func describe(ctx context.Context, addr string) (*providerv1.DescribeResponse, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := providerv1.NewProviderServiceClient(conn).Describe(ctx, &providerv1.DescribeRequest{})
-	if err != nil {
-		return nil, err
-	}
-	return resp.GetTools(), nil
+	return providerv1.NewProviderServiceClient(conn).Describe(ctx, &providerv1.DescribeRequest{})
 }
 
 // live returns the record that the lease belongs to, dropping a lapsed
@@ -246,4 +255,22 @@ func (s *server) DeregisterProvider(_ context.Context, req *registryv1.Deregiste
 	rec.Live, rec.leaseID = false, ""
 	rec.Deregistrations++
 	return &registryv1.DeregisterProviderResponse{}, nil
+}
+
+// NotifyResourceUpdated records a changed resource reported under a live
+// lease.
+func (s *server) NotifyResourceUpdated(_ context.Context,
+	req *registryv1.NotifyResourceUpdatedRequest) (*registryv1.NotifyResourceUpdatedResponse, error) {
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, err := r.live(req.GetName(), req.GetLeaseId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetUri() == "" {
+		return nil, status.Error(codes.InvalidArgument, "uri is required")
+	}
+	rec.Updated = append(rec.Updated, req.GetUri())
+	return &registryv1.NotifyResourceUpdatedResponse{}, nil
 }
