@@ -45,7 +45,7 @@ build: ## build every program into bin/
 run: build ## run the whole suite locally; MCP endpoint http://127.0.0.1:8080/mcp
 	$(BIN)/switchboard-dev
 
-test: check-generated lint tsdeps gotest conformance ## everything CI runs
+test: check-generated lint breaking tsdeps gotest conformance ## everything CI runs
 
 gotest: ## go test every module, the end-to-end tests included
 	$(call each_module,test $(TESTFLAGS) ./...)
