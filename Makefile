@@ -34,7 +34,7 @@ done; exit $$fail
 endef
 
 .PHONY: help build run test gotest tools generate check-generated lint breaking tsdeps \
-	conformance conformance-deps clean
+	conformance conformance-deps bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ breaking: tools ## compare proto/ with the main branch for breaking changes
 
 tsdeps: ## install the TypeScript SDK client's packages (e2e/tsclient)
 	cd e2e/tsclient && npm ci --no-audit --no-fund
+
+bench: build ## measure the latency the gateway adds to a tool call
+	cd e2e && $(GO) test -run '^$$' -bench ToolCall -benchtime 3000x .
 
 conformance-deps: ## install the official conformance suite and Node 22 (conformance/)
 	cd conformance && npm ci --no-audit --no-fund
