@@ -42,11 +42,15 @@ if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 return {redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}
 `)
 
-	// deleteScript removes every key and replies 1 if the hash existed.
+	// deleteScript removes every key, publishes the "deleted" control
+	// message on the live channel ARGV[1] and replies {1 if the hash
+	// existed, the URIs the session was subscribed to}.
 	deleteScript = redis.NewScript(`
 local existed = redis.call('EXISTS', KEYS[1])
+local uris = redis.call('SMEMBERS', KEYS[3])
 redis.call('DEL', unpack(KEYS))
-return existed
+redis.call('PUBLISH', ARGV[1], 'd')
+return {existed, uris}
 `)
 )
 

@@ -28,6 +28,12 @@ type Config struct {
 	// SessionTTL is how long a session lives after its last renewal.
 	// Default 30m.
 	SessionTTL time.Duration
+	// EventLogMaxLen is about how many events a session's log keeps for
+	// resumption (Redis trims it in whole nodes). Default 1000.
+	EventLogMaxLen int
+	// EventLogMaxAge is how long an event stays in a session's log for
+	// resumption. Default 10m.
+	EventLogMaxAge time.Duration
 	// LogLevel is debug, info, warn or error. Default "info".
 	LogLevel string
 	// LogFormat is text or json. Default "text".
@@ -40,6 +46,11 @@ type Config struct {
 	DrainDelay time.Duration
 }
 
+// EventLog returns the event-log bounds of the store.
+func (c *Config) EventLog() EventLog {
+	return EventLog{MaxLen: int64(c.EventLogMaxLen), MaxAge: c.EventLogMaxAge}
+}
+
 // Bind declares every setting on l and fills c with the defaults; l.Parse
 // then overrides them from the environment and the command line.
 func (c *Config) Bind(l *config.Loader) {
@@ -50,6 +61,10 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.RedisNamespace, "redis-namespace", "sb", "prefix of every Redis key")
 	l.Duration(&c.SessionTTL, "session-ttl", 30*time.Minute,
 		"session lifetime after its last renewal (sliding)")
+	l.Int(&c.EventLogMaxLen, "event-log-max-len", DefaultEventLogMaxLen,
+		"events kept per session for resumption, about (trimmed in whole stream nodes)")
+	l.Duration(&c.EventLogMaxAge, "event-log-max-age", DefaultEventLogMaxAge,
+		"how long an event is kept for resumption")
 	l.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	l.String(&c.LogFormat, "log-format", "text", "log format: text or json")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second,
@@ -79,6 +94,13 @@ func (c *Config) Validate() error {
 	// PEXPIRE counts whole milliseconds.
 	if c.SessionTTL < time.Millisecond {
 		bad("session-ttl", "must be at least 1ms, got %v", c.SessionTTL)
+	}
+	if c.EventLogMaxLen < 1 {
+		bad("event-log-max-len", "must be at least 1, got %d", c.EventLogMaxLen)
+	}
+	// Trimming by age counts whole milliseconds.
+	if c.EventLogMaxAge < time.Millisecond {
+		bad("event-log-max-age", "must be at least 1ms, got %v", c.EventLogMaxAge)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(c.LogLevel)); err != nil {

@@ -18,6 +18,8 @@ func TestConfigLoad(t *testing.T) {
 		RedisURL:        "redis://127.0.0.1:6379/0",
 		RedisNamespace:  "sb",
 		SessionTTL:      30 * time.Minute,
+		EventLogMaxLen:  1000,
+		EventLogMaxAge:  10 * time.Minute,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 10 * time.Second,
@@ -30,10 +32,13 @@ func TestConfigLoad(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(*session.Config) {}},
 		{"env", map[string]string{
-			"SWITCHBOARD_SESSION_SESSION_TTL":     "90s",
-			"SWITCHBOARD_SESSION_REDIS_NAMESPACE": "prod",
+			"SWITCHBOARD_SESSION_SESSION_TTL":       "90s",
+			"SWITCHBOARD_SESSION_REDIS_NAMESPACE":   "prod",
+			"SWITCHBOARD_SESSION_EVENT_LOG_MAX_LEN": "50",
+			"SWITCHBOARD_SESSION_EVENT_LOG_MAX_AGE": "1h",
 		}, nil, func(c *session.Config) {
 			c.SessionTTL, c.RedisNamespace = 90*time.Second, "prod"
+			c.EventLogMaxLen, c.EventLogMaxAge = 50, time.Hour
 		}},
 		{"flag beats env", map[string]string{"SWITCHBOARD_SESSION_GRPC_ADDR": ":1"},
 			[]string{"-grpc-addr", ":2", "-drain-delay", "3s", "-http-addr="},
@@ -73,6 +78,10 @@ func TestConfigValidate(t *testing.T) {
 		{"namespace empty", func(c *session.Config) { c.RedisNamespace = "" }, "redis-namespace"},
 		{"namespace brace", func(c *session.Config) { c.RedisNamespace = "a{" }, "redis-namespace"},
 		{"ttl", func(c *session.Config) { c.SessionTTL = 0 }, "session-ttl"},
+		{"event-log-max-len", func(c *session.Config) { c.EventLogMaxLen = 0 },
+			"event-log-max-len"},
+		{"event-log-max-age", func(c *session.Config) { c.EventLogMaxAge = time.Microsecond },
+			"event-log-max-age"},
 		{"log-level", func(c *session.Config) { c.LogLevel = "loud" }, "log-level"},
 		{"log-format", func(c *session.Config) { c.LogFormat = "xml" }, "log-format"},
 		{"shutdown-timeout", func(c *session.Config) { c.ShutdownTimeout = 0 }, "shutdown-timeout"},

@@ -21,6 +21,12 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrCorrupt means a stored session could not be decoded.
 	ErrCorrupt = errors.New("corrupt session record")
+	// ErrReplaced ends a watch of a standalone stream when a newer watch of
+	// the same stream starts, on any instance.
+	ErrReplaced = errors.New("replaced by a newer stream")
+	// ErrShuttingDown ends watches when the service stops; the caller can
+	// watch again on another instance.
+	ErrShuttingDown = errors.New("session service shutting down")
 )
 
 // toStatus is the one place that turns this package's errors into gRPC
@@ -37,6 +43,8 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrCorrupt):
 		code = codes.Internal
+	case errors.Is(err, ErrReplaced):
+		code = codes.Aborted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -50,6 +58,9 @@ func toStatus(err error) error {
 // isFailure reports whether err is a fault of the service or of Redis,
 // rather than of the caller, and so deserves a log line.
 func isFailure(err error) bool {
+	if errors.Is(err, ErrShuttingDown) {
+		return false
+	}
 	switch status.Code(toStatus(err)) {
 	case codes.Unavailable, codes.Internal:
 		return true

@@ -271,6 +271,31 @@ var rpcs = []struct {
 		_, err := e.client.DeleteSession(t.Context(), &sessionv1.DeleteSessionRequest{Id: id})
 		return err
 	}},
+	{"AppendEvent", func(e *env, t *testing.T, id string) error {
+		_, err := e.client.AppendEvent(t.Context(), &sessionv1.AppendEventRequest{
+			SessionId: id, Stream: "_", MessageJson: `{"jsonrpc":"2.0","method":"x"}`,
+		})
+		return err
+	}},
+	{"WatchEvents", func(e *env, t *testing.T, id string) error {
+		stream, err := e.client.WatchEvents(t.Context(),
+			&sessionv1.WatchEventsRequest{SessionId: id, Stream: "_", AfterEventId: "_:0"})
+		if err != nil {
+			return err
+		}
+		_, err = stream.Recv()
+		return err
+	}},
+	{"Subscribe", func(e *env, t *testing.T, id string) error {
+		_, err := e.client.Subscribe(t.Context(),
+			&sessionv1.SubscribeRequest{SessionId: id, Uri: "file:///a"})
+		return err
+	}},
+	{"Unsubscribe", func(e *env, t *testing.T, id string) error {
+		_, err := e.client.Unsubscribe(t.Context(),
+			&sessionv1.UnsubscribeRequest{SessionId: id, Uri: "file:///a"})
+		return err
+	}},
 }
 
 func TestMalformedID(t *testing.T) {
@@ -314,9 +339,12 @@ func TestUnknownID(t *testing.T) {
 		t.Run(rpc.name, func(t *testing.T) {
 			id := session.NewID()
 			wantCode(t, rpc.call(e, t, id), codes.NotFound)
-			// No call may create the session it did not find.
-			if n := e.rdb.Exists(t.Context(), e.key(id)).Val(); n != 0 {
-				t.Errorf("%s created key %s", rpc.name, e.key(id))
+			// No call may create the session it did not find, nor any key
+			// of it.
+			keys := []string{e.key(id), e.eventsKey(id), e.subsKey(id), e.watchKey(id),
+				e.indexKey("file:///a")}
+			if n := e.rdb.Exists(t.Context(), keys...).Val(); n != 0 {
+				t.Errorf("%s created %d of %v", rpc.name, n, keys)
 			}
 		})
 	}

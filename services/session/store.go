@@ -50,25 +50,58 @@ func CheckID(id string) error {
 // Store keeps sessions in Redis. A session is a hash at
 // redisx.Tag(namespace, id)+":session" whose fields are named after the
 // Session fields, with a PEXPIRE of the session TTL. expire_time is not
-// stored: it is derived from the key's PTTL on every read.
+// stored: it is derived from the key's PTTL on every read. Beside it live
+// the session's event log (":events", a Redis Stream), its resource
+// subscriptions (":subs", a set) and the id of the newest watch of its
+// standalone stream (":watch"), which all expire with it.
 //
 // Every call that takes an id checks it with CheckID before touching Redis.
 type Store struct {
-	rdb redis.UniversalClient
-	ns  string
-	ttl time.Duration
+	rdb    redis.UniversalClient
+	ns     string
+	ttl    time.Duration
+	maxLen int64
+	maxAge time.Duration
 }
 
+// EventLog bounds each session's event log. Zero fields mean the defaults.
+type EventLog struct {
+	// MaxLen is how many events a log keeps, about: Redis trims whole
+	// nodes of a stream, so a log may hold up to a node's worth (100
+	// entries by default) more. Default 1000.
+	MaxLen int64
+	// MaxAge is how long an event stays in the log, trimmed the same
+	// approximate way when the next event is appended. Default 10m.
+	MaxAge time.Duration
+}
+
+// Defaults of EventLog.
+const (
+	DefaultEventLogMaxLen = 1000
+	DefaultEventLogMaxAge = 10 * time.Minute
+)
+
 // NewStore returns a store writing under namespace whose sessions live
-// for ttl after their last renewal.
-func NewStore(rdb redis.UniversalClient, namespace string, ttl time.Duration) *Store {
-	return &Store{rdb: rdb, ns: namespace, ttl: ttl}
+// for ttl after their last renewal, with event logs bounded by events.
+func NewStore(rdb redis.UniversalClient, namespace string, ttl time.Duration,
+	events EventLog,
+) *Store {
+	if events.MaxLen <= 0 {
+		events.MaxLen = DefaultEventLogMaxLen
+	}
+	if events.MaxAge <= 0 {
+		events.MaxAge = DefaultEventLogMaxAge
+	}
+	return &Store{rdb: rdb, ns: namespace, ttl: ttl, maxLen: events.MaxLen,
+		maxAge: events.MaxAge}
 }
 
 // keySuffixes lists the suffix of every per-session key, the session hash
 // first. A new per-session key must be added here, so that renewals slide
-// its expiry and DeleteSession removes it.
-var keySuffixes = []string{":session"}
+// its expiry and DeleteSession removes it. The scripts address them by
+// position: KEYS[1] hash, KEYS[2] event log, KEYS[3] subscriptions,
+// KEYS[4] owner of the standalone stream.
+var keySuffixes = []string{":session", ":events", ":subs", ":watch"}
 
 // keys returns every key of session id. They share one hash tag, so the
 // scripts below, which touch them together, also run on Redis Cluster.
@@ -153,17 +186,27 @@ func (s *Store) Update(ctx context.Context, req *sessionv1.UpdateSessionRequest)
 	return sess, nil
 }
 
-// Delete removes every key of a session. It returns ErrNotFound when the
-// session did not exist, after removing any stray keys all the same.
+// Delete removes every key of a session and tells its watchers, which end
+// with NOT_FOUND. It returns ErrNotFound when the session did not exist,
+// after removing any stray keys all the same.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := CheckID(id); err != nil {
 		return err
 	}
-	n, err := deleteScript.Run(ctx, s.rdb, s.keys(id)).Int()
+	reply, err := deleteScript.Run(ctx, s.rdb, s.keys(id), s.liveChannel(id)).Slice()
 	if err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
-	if n == 0 {
+	if len(reply) != 2 {
+		return fmt.Errorf("delete session: %w: script replied %d values", ErrCorrupt, len(reply))
+	}
+	existed, _ := reply[0].(int64)
+	uris, _ := reply[1].([]any)
+	// The reverse index lives outside the session's hash tag, so it cannot
+	// be cleaned in the script. This is best effort: the session is gone
+	// either way, and PublishResourceUpdated drops what a failure leaves.
+	s.dropFromIndex(ctx, id, uris)
+	if existed == 0 {
 		return ErrNotFound
 	}
 	return nil

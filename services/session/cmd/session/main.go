@@ -62,7 +62,9 @@ func run(ctx context.Context, log *slog.Logger, cfg session.Config) error {
 		return err
 	}
 	defer rdb.Close()
-	srv := session.NewServer(session.NewStore(rdb, cfg.RedisNamespace, cfg.SessionTTL), log)
+	store := session.NewStore(rdb, cfg.RedisNamespace, cfg.SessionTTL, cfg.EventLog())
+	srv := session.NewServer(store, log, nil)
+	defer srv.Close()
 
 	// The REST gateway's connection to our own gRPC port is detached from
 	// ctx on purpose: serve.Run drains HTTP requests after ctx is
@@ -78,6 +80,10 @@ func run(ctx context.Context, log *slog.Logger, cfg session.Config) error {
 		HTTP: func(_ context.Context, grpcAddr string) (http.Handler, error) {
 			return session.NewHTTPHandler(gwCtx, grpcAddr)
 		},
+		// Watches end themselves so that their callers move elsewhere
+		// instead of holding up the drain.
+		OnShutdown:      srv.Close,
+		ServerOptions:   session.GRPCServerOptions(),
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})

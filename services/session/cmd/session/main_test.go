@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"switchboard.dev/pkg/redistest"
 	"switchboard.dev/pkg/redisx"
@@ -93,6 +95,8 @@ func startRun(t *testing.T) *instance {
 		RedisURL:        redistest.URL(t),
 		RedisNamespace:  in.ns,
 		SessionTTL:      time.Minute,
+		EventLogMaxLen:  100,
+		EventLogMaxAge:  time.Minute,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 5 * time.Second,
@@ -126,6 +130,7 @@ func TestRunStagedShutdown(t *testing.T) {
 		t.Fatalf("health %v, want SERVING", got)
 	}
 	checkKey(t, in.ns, create(t, client))
+	events := watchEvents(t, client, create(t, client))
 
 	// Stage 1: health turns NOT_SERVING while both ports keep serving.
 	in.cancel()
@@ -137,6 +142,12 @@ func TestRunStagedShutdown(t *testing.T) {
 	stopWatch()
 	checkKey(t, in.ns, create(t, client))
 	postSession(t, "http://"+in.httpAddr)
+	// An event watch ends itself once the listeners close, with a code
+	// that sends its caller to another instance, so that the drain does
+	// not wait for the timeout.
+	if _, err := events.Recv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("event watch during shutdown: %v, want Unavailable", err)
+	}
 
 	// Stages 2 and 3: listeners close, calls drain, run returns nil with
 	// no "shutdown cut short" warning.
@@ -180,6 +191,25 @@ func watchHealth(t *testing.T, conn *grpc.ClientConn) (
 		return resp.GetStatus()
 	}
 	return next, cancel
+}
+
+// watchEvents opens a watch of session id's standalone stream and waits
+// until it is live.
+func watchEvents(t *testing.T, client sessionv1.SessionServiceClient, id string,
+) grpc.ServerStreamingClient[sessionv1.WatchEventsResponse] {
+	t.Helper()
+	// Not t.Context: the stream must outlive the service's run context.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	stream, err := client.WatchEvents(ctx,
+		&sessionv1.WatchEventsRequest{SessionId: id, Stream: "_"})
+	if err != nil {
+		t.Fatalf("WatchEvents: %v", err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("WatchEvents: %v", err)
+	}
+	return stream
 }
 
 func create(t *testing.T, client sessionv1.SessionServiceClient) string {
