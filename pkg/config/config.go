@@ -28,6 +28,9 @@ type Setting struct {
 	Env     string
 	Default string
 	Usage   string
+	// Optional marks a setting that may be left unset, which is not the
+	// same as set to its zero value; Default is then empty.
+	Optional bool
 }
 
 // Loader collects settings and parses them from flags and the environment.
@@ -60,9 +63,15 @@ func (l *Loader) Settings() []Setting { return l.settings }
 
 // env returns the environment value for name, and records the setting.
 func (l *Loader) env(name, def, usage string) (string, bool) {
-	env := l.EnvName(name)
-	l.settings = append(l.settings, Setting{Flag: name, Env: env, Default: def, Usage: usage})
-	return l.lookup(env)
+	return l.declare(Setting{Flag: name, Default: def, Usage: usage})
+}
+
+// declare records s, naming its variable, and returns that variable's
+// value.
+func (l *Loader) declare(s Setting) (string, bool) {
+	s.Env = l.EnvName(s.Flag)
+	l.settings = append(l.settings, s)
+	return l.lookup(s.Env)
 }
 
 // bad records a malformed environment value, naming the variable.
@@ -126,6 +135,21 @@ func (l *Loader) Duration(p *time.Duration, name string, def time.Duration, usag
 	l.fs.DurationVar(p, name, def, usage)
 }
 
+// OptionalString declares a string setting that may be left unset: *p
+// stays nil when neither the flag nor the variable is given, and points
+// at the given value otherwise, even an empty one. It suits settings
+// whose empty value means something other than their default.
+func (l *Loader) OptionalString(p **string, name, usage string) {
+	*p = nil
+	if v, ok := l.declare(Setting{Flag: name, Usage: usage, Optional: true}); ok {
+		*p = &v
+	}
+	l.fs.Func(name, usage, func(s string) error {
+		*p = &s
+		return nil
+	})
+}
+
 // List declares a comma-separated list setting.
 func (l *Loader) List(p *[]string, name string, def []string, usage string) {
 	joined := strings.Join(def, ",")
@@ -149,8 +173,8 @@ func splitList(s string) []string {
 	return out
 }
 
-// ErrHelp is returned by Parse when -h or -help was given; Usage has been
-// written to the output.
+// ErrHelp is returned by Parse when -h or -help was given. Parse writes
+// nothing itself: the caller writes the help with Usage.
 var ErrHelp = flag.ErrHelp
 
 // Parse reads the environment and then args. Malformed values are
@@ -172,6 +196,10 @@ func (l *Loader) Parse(args []string) error {
 func (l *Loader) Usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage of %s:\n", l.fs.Name())
 	for _, s := range l.settings {
-		fmt.Fprintf(w, "  -%s (env %s, default %q)\n    \t%s\n", s.Flag, s.Env, s.Default, s.Usage)
+		def := fmt.Sprintf("default %q", s.Default)
+		if s.Optional {
+			def = "unset by default"
+		}
+		fmt.Fprintf(w, "  -%s (env %s, %s)\n    \t%s\n", s.Flag, s.Env, def, s.Usage)
 	}
 }

@@ -1,130 +1,41 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"switchboard.dev/pkg/config"
+	"switchboard.dev/pkg/provider"
+	"switchboard.dev/pkg/provider/command"
+	"switchboard.dev/pkg/provider/demo"
 	"switchboard.dev/pkg/provider/providertest"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 )
 
-func defaults() cfg {
-	return cfg{
-		GRPCAddr:        "127.0.0.1:7300",
-		RegistryAddr:    "127.0.0.1:7200",
-		Name:            "demo",
-		LeaseTTL:        15 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 10 * time.Second,
-	}
-}
-
-func TestParse(t *testing.T) {
-	empty, x := "", "x"
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want func(*cfg)
-	}{
-		{"defaults", nil, nil, func(*cfg) {}},
-		{"flags", []string{
-			"-grpc-addr=127.0.0.1:0", "-advertise-addr=provider:7300", "-registry-addr=",
-			"-name=calc", "-lease-ttl=1m", "-drain-delay=2s", "-log-format=json",
-		}, nil, func(c *cfg) {
-			c.GRPCAddr, c.AdvertiseAddr, c.RegistryAddr = "127.0.0.1:0", "provider:7300", ""
-			c.Name, c.LeaseTTL, c.DrainDelay, c.LogFormat = "calc", time.Minute, 2*time.Second, "json"
-		}},
-		{"environment", nil, map[string]string{
-			"SWITCHBOARD_PROVIDER_NAME": "env", "SWITCHBOARD_PROVIDER_PREFIX": "x",
-		}, func(c *cfg) { c.Name, c.Prefix = "env", &x }},
-		{"flag beats environment", []string{"-prefix="}, map[string]string{
-			"SWITCHBOARD_PROVIDER_PREFIX": "x",
-		}, func(c *cfg) { c.Prefix = &empty }},
-		{"empty prefix", []string{"-prefix="}, nil, func(c *cfg) { c.Prefix = &empty }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parse(tt.args, lookup(tt.env), io.Discard)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			want := defaults()
-			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("config mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func lookup(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}
-}
-
-func TestParseErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		wantErr string
-	}{
-		{"bad duration", nil, map[string]string{"SWITCHBOARD_PROVIDER_LEASE_TTL": "soon"},
-			"SWITCHBOARD_PROVIDER_LEASE_TTL"},
-		{"negative ttl", []string{"-lease-ttl=-1s"}, nil, "-lease-ttl"},
-		{"empty listen address", []string{"-grpc-addr="}, nil, "-grpc-addr"},
-		{"unknown flag", []string{"-nope"}, nil, "nope"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parse(tt.args, lookup(tt.env), io.Discard)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parse = %v, want an error naming %q", err, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestHelp(t *testing.T) {
-	var out bytes.Buffer
-	_, err := parse([]string{"-help"}, lookup(nil), &out)
-	if !errors.Is(err, config.ErrHelp) {
-		t.Fatalf("parse -help = %v, want ErrHelp", err)
-	}
-	if !strings.Contains(out.String(), "SWITCHBOARD_PROVIDER_REGISTRY_ADDR") {
-		t.Errorf("usage does not list the settings:\n%s", out.String())
-	}
-}
-
-// TestRun runs the demo provider against a test registry, calls a tool
-// at the address it registered and stops it.
+// TestRun runs the demo provider with its defaults against a test
+// registry, calls a tool at the address it registered and stops it.
 func TestRun(t *testing.T) {
 	reg := providertest.NewRegistry(t)
-	c := defaults()
-	c.GRPCAddr, c.RegistryAddr = "127.0.0.1:0", reg.Addr
+	noEnv := func(string) (string, bool) { return "", false }
+	c, err := command.Parse("demo-provider", defaults,
+		[]string{"-grpc-addr=127.0.0.1:0", "-registry-addr=" + reg.Addr}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, c, io.Discard) }()
 
 	rec := reg.Await(t, "demo", func(r providertest.Record) bool { return r.Live })
-	if rec.Prefix != nil || rec.LeaseTTL != 15*time.Second || len(rec.Tools) != 5 {
-		t.Errorf("registered prefix %v ttl %v with %d tools, want unset, 15s, 5",
-			rec.Prefix, rec.LeaseTTL, len(rec.Tools))
+	if want := demoTools(); rec.Prefix != nil || rec.LeaseTTL != 15*time.Second ||
+		len(rec.Tools) != want {
+		t.Errorf("registered prefix %v ttl %v with %d tools, want unset, 15s, %d",
+			rec.Prefix, rec.LeaseTTL, len(rec.Tools), want)
 	}
 	conn, err := grpc.NewClient(rec.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -142,6 +53,14 @@ func TestRun(t *testing.T) {
 	if rec, _ := reg.Lookup("demo"); rec.Live || rec.Deregistrations != 1 {
 		t.Errorf("after run live=%v deregistrations=%d, want false, 1", rec.Live, rec.Deregistrations)
 	}
+}
+
+// demoTools counts the demo catalogue's tools, so that the test follows
+// the catalogue as it grows.
+func demoTools() int {
+	p := provider.New("demo", nil)
+	demo.AddTools(p)
+	return len(p.Tools())
 }
 
 func callAdd(t *testing.T, c providerv1.ProviderServiceClient) error {
@@ -163,14 +82,4 @@ func callAdd(t *testing.T, c providerv1.ProviderServiceClient) error {
 		t.Errorf("structured content = %s", got)
 	}
 	return nil
-}
-
-func TestRunBadLogLevel(t *testing.T) {
-	c := defaults()
-	// Nothing may be aimed at the default addresses, which the test does
-	// not own, even though the bad level stops run before it listens.
-	c.GRPCAddr, c.RegistryAddr, c.LogLevel = "127.0.0.1:0", "", "loud"
-	if err := run(t.Context(), c, io.Discard); err == nil || !strings.Contains(err.Error(), "loud") {
-		t.Errorf("run = %v, want a log level error", err)
-	}
 }
