@@ -30,7 +30,8 @@ func programUsage(t *testing.T, bin string) string {
 }
 
 // usageLine matches one setting in a program's -h output.
-var usageLine = regexp.MustCompile(`(?m)^  (-\S+) \(env (\S+), default "(.*)"\)$`)
+// Optional settings print "unset by default" instead of a default.
+var usageLine = regexp.MustCompile(`(?m)^  (-\S+) \(env (\S+), (?:default "(.*)"|unset by default)\)$`)
 
 // settingRow matches a row of a settings table: flag, then variable.
 var settingRow = regexp.MustCompile("^\\| `(-[^`]+)` \\| `([A-Z_]+)`")
