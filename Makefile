@@ -14,6 +14,7 @@ PROGRAMS := \
 	./services/session/cmd/session \
 	./services/registry/cmd/registry \
 	./services/gateway/cmd/gateway \
+	./services/gateway/cmd/switchboard \
 	./pkg/cmd/demo-provider \
 	./pkg/cmd/conformance-provider \
 	./pkg/cmd/switchboard-dev \

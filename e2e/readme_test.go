@@ -12,10 +12,19 @@ import (
 	"switchboard.dev/pkg/suite"
 )
 
-// programUsage returns what the named program prints for -h.
+// subcommands names the subcommand whose settings a program's README
+// section lists, for programs that have subcommands.
+var subcommands = map[string]string{suite.SwitchboardBin: "stdio"}
+
+// programUsage returns what the named program prints for -h (for its
+// subcommand's -h, if it has one).
 func programUsage(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), filepath.Join(binDir, bin), "-h")
+	args := []string{"-h"}
+	if sub, ok := subcommands[bin]; ok {
+		args = []string{sub, "-h"}
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join(binDir, bin), args...)
 	// Defaults only: settings in the environment would show as defaults.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SWITCHBOARD_") && !strings.HasPrefix(kv, "REDIS_URL=") {

@@ -12,9 +12,14 @@ import (
 // DevBin is the development launcher's binary name.
 const DevBin = "switchboard-dev"
 
+// SwitchboardBin is the client-side command, whose stdio subcommand
+// bridges stdio MCP clients to a gateway.
+const SwitchboardBin = "switchboard"
+
 // Binaries lists every program that Build writes.
 var Binaries = []string{
 	SessionBin, RegistryBin, GatewayBin, ProviderBin, ConformanceProviderBin, DevBin,
+	SwitchboardBin,
 }
 
 // Packages maps each binary to its package, relative to the repository
@@ -25,6 +30,8 @@ var Packages = map[string]string{
 	GatewayBin:  "./services/gateway/cmd/gateway",
 	ProviderBin: "./pkg/cmd/demo-provider",
 	DevBin:      "./pkg/cmd/switchboard-dev",
+
+	SwitchboardBin: "./services/gateway/cmd/switchboard",
 
 	ConformanceProviderBin: "./pkg/cmd/conformance-provider",
 }
