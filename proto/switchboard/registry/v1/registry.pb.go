@@ -698,7 +698,10 @@ func (x *CatalogTool) GetProviderToolName() string {
 	return ""
 }
 
-// CallToolRequest routes a tool call.
+// CallToolRequest routes a tool call. CallTool fails with
+// FAILED_PRECONDITION, and only then, when the tool's
+// execution.taskSupport is "required": such a tool runs only as a task
+// (see CreateTask).
 type CallToolRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Exposed tool name.
@@ -2067,6 +2070,695 @@ func (*NotifyResourceUpdatedResponse) Descriptor() ([]byte, []int) {
 	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
+// Task is a task-augmented tool call as the registry keeps it: the MCP
+// Task object's members plus what the edge needs to serve tasks/result.
+type Task struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Task id: random letters and digits.
+	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// Session that created the task; no other session sees it.
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// MCP TaskStatus: "working", "input_required", "completed", "failed" or
+	// "cancelled"; the last three are terminal and never change.
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// Human-readable message on the status. Empty means none.
+	StatusMessage string `protobuf:"bytes,4,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	// When the task was created (MCP createdAt).
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the status last changed (MCP lastUpdatedAt).
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// How long after creation the task and its result are kept (MCP ttl).
+	Ttl *durationpb.Duration `protobuf:"bytes,7,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// Suggested time between two polls (MCP pollInterval).
+	PollInterval *durationpb.Duration `protobuf:"bytes,8,opt,name=poll_interval,json=pollInterval,proto3" json:"poll_interval,omitempty"`
+	// The session stream the call's messages are logged to. It ends with an
+	// empty final event once the task is in a terminal status.
+	Stream string `protobuf:"bytes,9,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Exposed name of the tool called.
+	Tool string `protobuf:"bytes,10,opt,name=tool,proto3" json:"tool,omitempty"`
+	// The requests to the client that the call waits for, oldest first, as
+	// JSON-RPC request messages (JSON text); each is also logged to stream
+	// before it is listed here. Set only in status "input_required".
+	PendingRequestsJson []string `protobuf:"bytes,11,rep,name=pending_requests_json,json=pendingRequestsJson,proto3" json:"pending_requests_json,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Task) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *Task) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Task) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Task) GetStatusMessage() string {
+	if x != nil {
+		return x.StatusMessage
+	}
+	return ""
+}
+
+func (x *Task) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Task) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Task) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *Task) GetPollInterval() *durationpb.Duration {
+	if x != nil {
+		return x.PollInterval
+	}
+	return nil
+}
+
+func (x *Task) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *Task) GetTool() string {
+	if x != nil {
+		return x.Tool
+	}
+	return ""
+}
+
+func (x *Task) GetPendingRequestsJson() []string {
+	if x != nil {
+		return x.PendingRequestsJson
+	}
+	return nil
+}
+
+// CreateTaskRequest starts a task.
+type CreateTaskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call, as for CallTool. Its stream is ignored: the task's messages
+	// go to a stream of its own. request_id_json may be empty.
+	Call *CallToolRequest `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	// Requested retention from creation (MCP task.ttl). Unset means the
+	// registry's maximum; values outside its bounds (at least 1s, at most
+	// the maximum) are moved to the nearer bound.
+	Ttl           *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTaskRequest) Reset() {
+	*x = CreateTaskRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTaskRequest) ProtoMessage() {}
+
+func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTaskRequest.ProtoReflect.Descriptor instead.
+func (*CreateTaskRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CreateTaskRequest) GetCall() *CallToolRequest {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *CreateTaskRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// CreateTaskResponse returns the new task.
+type CreateTaskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task, in status "working".
+	Task          *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTaskResponse) Reset() {
+	*x = CreateTaskResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTaskResponse) ProtoMessage() {}
+
+func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTaskResponse.ProtoReflect.Descriptor instead.
+func (*CreateTaskResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CreateTaskResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+// GetTaskRequest names a task.
+type GetTaskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session that asks; it must own the task.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Task id.
+	TaskId        string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTaskRequest) Reset() {
+	*x = GetTaskRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTaskRequest) ProtoMessage() {}
+
+func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
+func (*GetTaskRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GetTaskRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetTaskRequest) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+// GetTaskResponse returns a task.
+type GetTaskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task.
+	Task          *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTaskResponse) Reset() {
+	*x = GetTaskResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTaskResponse) ProtoMessage() {}
+
+func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
+func (*GetTaskResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetTaskResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+// GetTaskResultRequest names a task whose outcome is wanted.
+type GetTaskResultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session that asks; it must own the task.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Task id.
+	TaskId        string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTaskResultRequest) Reset() {
+	*x = GetTaskResultRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTaskResultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTaskResultRequest) ProtoMessage() {}
+
+func (x *GetTaskResultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTaskResultRequest.ProtoReflect.Descriptor instead.
+func (*GetTaskResultRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetTaskResultRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetTaskResultRequest) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+// GetTaskResultResponse carries a finished task's outcome: exactly one of
+// result_json and error_json is set.
+type GetTaskResultResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task, in a terminal status.
+	Task *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// The CallToolResult object as JSON text, with
+	// _meta["io.modelcontextprotocol/related-task"] set; also for a tool
+	// that failed (isError).
+	ResultJson string `protobuf:"bytes,2,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	// A JSON-RPC error object as JSON text, when the call ended with a
+	// JSON-RPC error or was cancelled.
+	ErrorJson     string `protobuf:"bytes,3,opt,name=error_json,json=errorJson,proto3" json:"error_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTaskResultResponse) Reset() {
+	*x = GetTaskResultResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTaskResultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTaskResultResponse) ProtoMessage() {}
+
+func (x *GetTaskResultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTaskResultResponse.ProtoReflect.Descriptor instead.
+func (*GetTaskResultResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetTaskResultResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *GetTaskResultResponse) GetResultJson() string {
+	if x != nil {
+		return x.ResultJson
+	}
+	return ""
+}
+
+func (x *GetTaskResultResponse) GetErrorJson() string {
+	if x != nil {
+		return x.ErrorJson
+	}
+	return ""
+}
+
+// ListTasksRequest asks for one page of a session's tasks.
+type ListTasksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session whose tasks to list.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Most tasks to return. Zero means the registry's default.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response. Empty means the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTasksRequest) Reset() {
+	*x = ListTasksRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTasksRequest) ProtoMessage() {}
+
+func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
+func (*ListTasksRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListTasksRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ListTasksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTasksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListTasksResponse is one page of a session's tasks.
+type ListTasksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tasks, oldest first.
+	Tasks []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// Token for the next page. Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTasksResponse) Reset() {
+	*x = ListTasksResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTasksResponse) ProtoMessage() {}
+
+func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
+func (*ListTasksResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListTasksResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *ListTasksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// CancelTaskRequest names a task to cancel.
+type CancelTaskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Session that asks; it must own the task.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Task id.
+	TaskId        string `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelTaskRequest) Reset() {
+	*x = CancelTaskRequest{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelTaskRequest) ProtoMessage() {}
+
+func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
+func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CancelTaskRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *CancelTaskRequest) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+// CancelTaskResponse returns the cancelled task.
+type CancelTaskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task, in status "cancelled".
+	Task          *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelTaskResponse) Reset() {
+	*x = CancelTaskResponse{}
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelTaskResponse) ProtoMessage() {}
+
+func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_registry_v1_registry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
+func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_registry_v1_registry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CancelTaskResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
 var File_switchboard_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
@@ -2202,7 +2894,59 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\blease_id\x18\x02 \x01(\tR\aleaseId\x12\x10\n" +
 	"\x03uri\x18\x03 \x01(\tR\x03uri\"\x1f\n" +
-	"\x1dNotifyResourceUpdatedResponse2\xa2\r\n" +
+	"\x1dNotifyResourceUpdatedResponse\"\xc4\x03\n" +
+	"\x04Task\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12%\n" +
+	"\x0estatus_message\x18\x04 \x01(\tR\rstatusMessage\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12+\n" +
+	"\x03ttl\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12>\n" +
+	"\rpoll_interval\x18\b \x01(\v2\x19.google.protobuf.DurationR\fpollInterval\x12\x16\n" +
+	"\x06stream\x18\t \x01(\tR\x06stream\x12\x12\n" +
+	"\x04tool\x18\n" +
+	" \x01(\tR\x04tool\x122\n" +
+	"\x15pending_requests_json\x18\v \x03(\tR\x13pendingRequestsJson\"~\n" +
+	"\x11CreateTaskRequest\x12<\n" +
+	"\x04call\x18\x01 \x01(\v2(.switchboard.registry.v1.CallToolRequestR\x04call\x12+\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"G\n" +
+	"\x12CreateTaskResponse\x121\n" +
+	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task\"H\n" +
+	"\x0eGetTaskRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\tR\x06taskId\"D\n" +
+	"\x0fGetTaskResponse\x121\n" +
+	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task\"N\n" +
+	"\x14GetTaskResultRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\tR\x06taskId\"\x8a\x01\n" +
+	"\x15GetTaskResultResponse\x121\n" +
+	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task\x12\x1f\n" +
+	"\vresult_json\x18\x02 \x01(\tR\n" +
+	"resultJson\x12\x1d\n" +
+	"\n" +
+	"error_json\x18\x03 \x01(\tR\terrorJson\"m\n" +
+	"\x10ListTasksRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"p\n" +
+	"\x11ListTasksResponse\x123\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x1d.switchboard.registry.v1.TaskR\x05tasks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"K\n" +
+	"\x11CancelTaskRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\tR\x06taskId\"G\n" +
+	"\x12CancelTaskResponse\x121\n" +
+	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task2\xa2\x11\n" +
 	"\x0fRegistryService\x12w\n" +
 	"\x10RegisterProvider\x120.switchboard.registry.v1.RegisterProviderRequest\x1a1.switchboard.registry.v1.RegisterProviderResponse\x12e\n" +
 	"\n" +
@@ -2220,7 +2964,14 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\x0fDeliverResponse\x12/.switchboard.registry.v1.DeliverResponseRequest\x1a0.switchboard.registry.v1.DeliverResponseResponse\x12e\n" +
 	"\n" +
 	"CancelCall\x12*.switchboard.registry.v1.CancelCallRequest\x1a+.switchboard.registry.v1.CancelCallResponse\x12\x86\x01\n" +
-	"\x15NotifyResourceUpdated\x125.switchboard.registry.v1.NotifyResourceUpdatedRequest\x1a6.switchboard.registry.v1.NotifyResourceUpdatedResponseB\xe4\x01\n" +
+	"\x15NotifyResourceUpdated\x125.switchboard.registry.v1.NotifyResourceUpdatedRequest\x1a6.switchboard.registry.v1.NotifyResourceUpdatedResponse\x12e\n" +
+	"\n" +
+	"CreateTask\x12*.switchboard.registry.v1.CreateTaskRequest\x1a+.switchboard.registry.v1.CreateTaskResponse\x12\\\n" +
+	"\aGetTask\x12'.switchboard.registry.v1.GetTaskRequest\x1a(.switchboard.registry.v1.GetTaskResponse\x12n\n" +
+	"\rGetTaskResult\x12-.switchboard.registry.v1.GetTaskResultRequest\x1a..switchboard.registry.v1.GetTaskResultResponse\x12b\n" +
+	"\tListTasks\x12).switchboard.registry.v1.ListTasksRequest\x1a*.switchboard.registry.v1.ListTasksResponse\x12e\n" +
+	"\n" +
+	"CancelTask\x12*.switchboard.registry.v1.CancelTaskRequest\x1a+.switchboard.registry.v1.CancelTaskResponseB\xe4\x01\n" +
 	"\x1bcom.switchboard.registry.v1B\rRegistryProtoP\x01Z8switchboard.dev/proto/switchboard/registry/v1;registryv1\xa2\x02\x03SRX\xaa\x02\x17Switchboard.Registry.V1\xca\x02\x17Switchboard\\Registry\\V1\xe2\x02#Switchboard\\Registry\\V1\\GPBMetadata\xea\x02\x19Switchboard::Registry::V1b\x06proto3"
 
 var (
@@ -2235,7 +2986,7 @@ func file_switchboard_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_switchboard_registry_v1_registry_proto_rawDescData
 }
 
-var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_switchboard_registry_v1_registry_proto_goTypes = []any{
 	(*Provider)(nil),                      // 0: switchboard.registry.v1.Provider
 	(*RegisterProviderRequest)(nil),       // 1: switchboard.registry.v1.RegisterProviderRequest
@@ -2272,69 +3023,101 @@ var file_switchboard_registry_v1_registry_proto_goTypes = []any{
 	(*CancelCallResponse)(nil),            // 32: switchboard.registry.v1.CancelCallResponse
 	(*NotifyResourceUpdatedRequest)(nil),  // 33: switchboard.registry.v1.NotifyResourceUpdatedRequest
 	(*NotifyResourceUpdatedResponse)(nil), // 34: switchboard.registry.v1.NotifyResourceUpdatedResponse
-	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 36: google.protobuf.Duration
-	(*v1.Tool)(nil),                       // 37: switchboard.provider.v1.Tool
-	(*v1.ToolResult)(nil),                 // 38: switchboard.provider.v1.ToolResult
-	(*v11.Event)(nil),                     // 39: switchboard.session.v1.Event
-	(*v1.CloseStream)(nil),                // 40: switchboard.provider.v1.CloseStream
-	(*v1.Resource)(nil),                   // 41: switchboard.provider.v1.Resource
-	(*v1.ResourceTemplate)(nil),           // 42: switchboard.provider.v1.ResourceTemplate
-	(*v1.Prompt)(nil),                     // 43: switchboard.provider.v1.Prompt
+	(*Task)(nil),                          // 35: switchboard.registry.v1.Task
+	(*CreateTaskRequest)(nil),             // 36: switchboard.registry.v1.CreateTaskRequest
+	(*CreateTaskResponse)(nil),            // 37: switchboard.registry.v1.CreateTaskResponse
+	(*GetTaskRequest)(nil),                // 38: switchboard.registry.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),               // 39: switchboard.registry.v1.GetTaskResponse
+	(*GetTaskResultRequest)(nil),          // 40: switchboard.registry.v1.GetTaskResultRequest
+	(*GetTaskResultResponse)(nil),         // 41: switchboard.registry.v1.GetTaskResultResponse
+	(*ListTasksRequest)(nil),              // 42: switchboard.registry.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),             // 43: switchboard.registry.v1.ListTasksResponse
+	(*CancelTaskRequest)(nil),             // 44: switchboard.registry.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 45: switchboard.registry.v1.CancelTaskResponse
+	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
+	(*v1.Tool)(nil),                       // 48: switchboard.provider.v1.Tool
+	(*v1.ToolResult)(nil),                 // 49: switchboard.provider.v1.ToolResult
+	(*v11.Event)(nil),                     // 50: switchboard.session.v1.Event
+	(*v1.CloseStream)(nil),                // 51: switchboard.provider.v1.CloseStream
+	(*v1.Resource)(nil),                   // 52: switchboard.provider.v1.Resource
+	(*v1.ResourceTemplate)(nil),           // 53: switchboard.provider.v1.ResourceTemplate
+	(*v1.Prompt)(nil),                     // 54: switchboard.provider.v1.Prompt
 }
 var file_switchboard_registry_v1_registry_proto_depIdxs = []int32{
-	35, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
-	36, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
+	46, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
+	47, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
 	0,  // 2: switchboard.registry.v1.RegisterProviderResponse.provider:type_name -> switchboard.registry.v1.Provider
-	36, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
-	35, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
+	47, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
+	46, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: switchboard.registry.v1.ListProvidersResponse.providers:type_name -> switchboard.registry.v1.Provider
 	11, // 6: switchboard.registry.v1.ListToolsResponse.tools:type_name -> switchboard.registry.v1.CatalogTool
-	37, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
-	38, // 8: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
-	39, // 9: switchboard.registry.v1.CallToolResponse.event:type_name -> switchboard.session.v1.Event
-	40, // 10: switchboard.registry.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
-	41, // 11: switchboard.registry.v1.CatalogResource.resource:type_name -> switchboard.provider.v1.Resource
-	42, // 12: switchboard.registry.v1.CatalogResourceTemplate.template:type_name -> switchboard.provider.v1.ResourceTemplate
-	43, // 13: switchboard.registry.v1.CatalogPrompt.prompt:type_name -> switchboard.provider.v1.Prompt
+	48, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
+	49, // 8: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
+	50, // 9: switchboard.registry.v1.CallToolResponse.event:type_name -> switchboard.session.v1.Event
+	51, // 10: switchboard.registry.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
+	52, // 11: switchboard.registry.v1.CatalogResource.resource:type_name -> switchboard.provider.v1.Resource
+	53, // 12: switchboard.registry.v1.CatalogResourceTemplate.template:type_name -> switchboard.provider.v1.ResourceTemplate
+	54, // 13: switchboard.registry.v1.CatalogPrompt.prompt:type_name -> switchboard.provider.v1.Prompt
 	14, // 14: switchboard.registry.v1.ListResourcesResponse.resources:type_name -> switchboard.registry.v1.CatalogResource
 	15, // 15: switchboard.registry.v1.ListResourceTemplatesResponse.resource_templates:type_name -> switchboard.registry.v1.CatalogResourceTemplate
 	16, // 16: switchboard.registry.v1.ListPromptsResponse.prompts:type_name -> switchboard.registry.v1.CatalogPrompt
-	1,  // 17: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
-	3,  // 18: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
-	5,  // 19: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
-	7,  // 20: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
-	9,  // 21: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
-	12, // 22: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
-	17, // 23: switchboard.registry.v1.RegistryService.ListResources:input_type -> switchboard.registry.v1.ListResourcesRequest
-	19, // 24: switchboard.registry.v1.RegistryService.ListResourceTemplates:input_type -> switchboard.registry.v1.ListResourceTemplatesRequest
-	21, // 25: switchboard.registry.v1.RegistryService.ListPrompts:input_type -> switchboard.registry.v1.ListPromptsRequest
-	23, // 26: switchboard.registry.v1.RegistryService.ReadResource:input_type -> switchboard.registry.v1.ReadResourceRequest
-	25, // 27: switchboard.registry.v1.RegistryService.GetPrompt:input_type -> switchboard.registry.v1.GetPromptRequest
-	27, // 28: switchboard.registry.v1.RegistryService.Complete:input_type -> switchboard.registry.v1.CompleteRequest
-	29, // 29: switchboard.registry.v1.RegistryService.DeliverResponse:input_type -> switchboard.registry.v1.DeliverResponseRequest
-	31, // 30: switchboard.registry.v1.RegistryService.CancelCall:input_type -> switchboard.registry.v1.CancelCallRequest
-	33, // 31: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:input_type -> switchboard.registry.v1.NotifyResourceUpdatedRequest
-	2,  // 32: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
-	4,  // 33: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
-	6,  // 34: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
-	8,  // 35: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
-	10, // 36: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
-	13, // 37: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
-	18, // 38: switchboard.registry.v1.RegistryService.ListResources:output_type -> switchboard.registry.v1.ListResourcesResponse
-	20, // 39: switchboard.registry.v1.RegistryService.ListResourceTemplates:output_type -> switchboard.registry.v1.ListResourceTemplatesResponse
-	22, // 40: switchboard.registry.v1.RegistryService.ListPrompts:output_type -> switchboard.registry.v1.ListPromptsResponse
-	24, // 41: switchboard.registry.v1.RegistryService.ReadResource:output_type -> switchboard.registry.v1.ReadResourceResponse
-	26, // 42: switchboard.registry.v1.RegistryService.GetPrompt:output_type -> switchboard.registry.v1.GetPromptResponse
-	28, // 43: switchboard.registry.v1.RegistryService.Complete:output_type -> switchboard.registry.v1.CompleteResponse
-	30, // 44: switchboard.registry.v1.RegistryService.DeliverResponse:output_type -> switchboard.registry.v1.DeliverResponseResponse
-	32, // 45: switchboard.registry.v1.RegistryService.CancelCall:output_type -> switchboard.registry.v1.CancelCallResponse
-	34, // 46: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:output_type -> switchboard.registry.v1.NotifyResourceUpdatedResponse
-	32, // [32:47] is the sub-list for method output_type
-	17, // [17:32] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	46, // 17: switchboard.registry.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	46, // 18: switchboard.registry.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	47, // 19: switchboard.registry.v1.Task.ttl:type_name -> google.protobuf.Duration
+	47, // 20: switchboard.registry.v1.Task.poll_interval:type_name -> google.protobuf.Duration
+	12, // 21: switchboard.registry.v1.CreateTaskRequest.call:type_name -> switchboard.registry.v1.CallToolRequest
+	47, // 22: switchboard.registry.v1.CreateTaskRequest.ttl:type_name -> google.protobuf.Duration
+	35, // 23: switchboard.registry.v1.CreateTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 24: switchboard.registry.v1.GetTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 25: switchboard.registry.v1.GetTaskResultResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 26: switchboard.registry.v1.ListTasksResponse.tasks:type_name -> switchboard.registry.v1.Task
+	35, // 27: switchboard.registry.v1.CancelTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	1,  // 28: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
+	3,  // 29: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
+	5,  // 30: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
+	7,  // 31: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
+	9,  // 32: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
+	12, // 33: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
+	17, // 34: switchboard.registry.v1.RegistryService.ListResources:input_type -> switchboard.registry.v1.ListResourcesRequest
+	19, // 35: switchboard.registry.v1.RegistryService.ListResourceTemplates:input_type -> switchboard.registry.v1.ListResourceTemplatesRequest
+	21, // 36: switchboard.registry.v1.RegistryService.ListPrompts:input_type -> switchboard.registry.v1.ListPromptsRequest
+	23, // 37: switchboard.registry.v1.RegistryService.ReadResource:input_type -> switchboard.registry.v1.ReadResourceRequest
+	25, // 38: switchboard.registry.v1.RegistryService.GetPrompt:input_type -> switchboard.registry.v1.GetPromptRequest
+	27, // 39: switchboard.registry.v1.RegistryService.Complete:input_type -> switchboard.registry.v1.CompleteRequest
+	29, // 40: switchboard.registry.v1.RegistryService.DeliverResponse:input_type -> switchboard.registry.v1.DeliverResponseRequest
+	31, // 41: switchboard.registry.v1.RegistryService.CancelCall:input_type -> switchboard.registry.v1.CancelCallRequest
+	33, // 42: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:input_type -> switchboard.registry.v1.NotifyResourceUpdatedRequest
+	36, // 43: switchboard.registry.v1.RegistryService.CreateTask:input_type -> switchboard.registry.v1.CreateTaskRequest
+	38, // 44: switchboard.registry.v1.RegistryService.GetTask:input_type -> switchboard.registry.v1.GetTaskRequest
+	40, // 45: switchboard.registry.v1.RegistryService.GetTaskResult:input_type -> switchboard.registry.v1.GetTaskResultRequest
+	42, // 46: switchboard.registry.v1.RegistryService.ListTasks:input_type -> switchboard.registry.v1.ListTasksRequest
+	44, // 47: switchboard.registry.v1.RegistryService.CancelTask:input_type -> switchboard.registry.v1.CancelTaskRequest
+	2,  // 48: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
+	4,  // 49: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
+	6,  // 50: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
+	8,  // 51: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
+	10, // 52: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
+	13, // 53: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
+	18, // 54: switchboard.registry.v1.RegistryService.ListResources:output_type -> switchboard.registry.v1.ListResourcesResponse
+	20, // 55: switchboard.registry.v1.RegistryService.ListResourceTemplates:output_type -> switchboard.registry.v1.ListResourceTemplatesResponse
+	22, // 56: switchboard.registry.v1.RegistryService.ListPrompts:output_type -> switchboard.registry.v1.ListPromptsResponse
+	24, // 57: switchboard.registry.v1.RegistryService.ReadResource:output_type -> switchboard.registry.v1.ReadResourceResponse
+	26, // 58: switchboard.registry.v1.RegistryService.GetPrompt:output_type -> switchboard.registry.v1.GetPromptResponse
+	28, // 59: switchboard.registry.v1.RegistryService.Complete:output_type -> switchboard.registry.v1.CompleteResponse
+	30, // 60: switchboard.registry.v1.RegistryService.DeliverResponse:output_type -> switchboard.registry.v1.DeliverResponseResponse
+	32, // 61: switchboard.registry.v1.RegistryService.CancelCall:output_type -> switchboard.registry.v1.CancelCallResponse
+	34, // 62: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:output_type -> switchboard.registry.v1.NotifyResourceUpdatedResponse
+	37, // 63: switchboard.registry.v1.RegistryService.CreateTask:output_type -> switchboard.registry.v1.CreateTaskResponse
+	39, // 64: switchboard.registry.v1.RegistryService.GetTask:output_type -> switchboard.registry.v1.GetTaskResponse
+	41, // 65: switchboard.registry.v1.RegistryService.GetTaskResult:output_type -> switchboard.registry.v1.GetTaskResultResponse
+	43, // 66: switchboard.registry.v1.RegistryService.ListTasks:output_type -> switchboard.registry.v1.ListTasksResponse
+	45, // 67: switchboard.registry.v1.RegistryService.CancelTask:output_type -> switchboard.registry.v1.CancelTaskResponse
+	48, // [48:68] is the sub-list for method output_type
+	28, // [28:48] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_registry_v1_registry_proto_init() }
@@ -2354,7 +3137,7 @@ func file_switchboard_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_registry_v1_registry_proto_rawDesc), len(file_switchboard_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

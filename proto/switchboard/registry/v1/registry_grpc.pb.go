@@ -37,6 +37,11 @@ const (
 	RegistryService_DeliverResponse_FullMethodName       = "/switchboard.registry.v1.RegistryService/DeliverResponse"
 	RegistryService_CancelCall_FullMethodName            = "/switchboard.registry.v1.RegistryService/CancelCall"
 	RegistryService_NotifyResourceUpdated_FullMethodName = "/switchboard.registry.v1.RegistryService/NotifyResourceUpdated"
+	RegistryService_CreateTask_FullMethodName            = "/switchboard.registry.v1.RegistryService/CreateTask"
+	RegistryService_GetTask_FullMethodName               = "/switchboard.registry.v1.RegistryService/GetTask"
+	RegistryService_GetTaskResult_FullMethodName         = "/switchboard.registry.v1.RegistryService/GetTaskResult"
+	RegistryService_ListTasks_FullMethodName             = "/switchboard.registry.v1.RegistryService/ListTasks"
+	RegistryService_CancelTask_FullMethodName            = "/switchboard.registry.v1.RegistryService/CancelTask"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -96,6 +101,34 @@ type RegistryServiceClient interface {
 	// NotifyResourceUpdated is called by a provider when one of its
 	// resources changed; subscribed sessions are told.
 	NotifyResourceUpdated(ctx context.Context, in *NotifyResourceUpdatedRequest, opts ...grpc.CallOption) (*NotifyResourceUpdatedResponse, error)
+	// CreateTask starts a task-augmented tool call (MCP 2025-11-25, Tasks)
+	// and returns at once with the new task, in status "working". The call
+	// runs detached like a streamed CallTool, keyed by the task rather than
+	// by its request id, so notifications/cancelled does not reach it: its
+	// notifications and requests to the client are logged to the task's own
+	// stream of the session (Task.stream), each with
+	// _meta["io.modelcontextprotocol/related-task"]; a request to the client
+	// moves the task to "input_required" until answered. Its outcome is kept
+	// with the task, which then ends its stream with an empty final event.
+	// Every status change after creation is also appended to the session's
+	// standalone stream as notifications/tasks/status.
+	//
+	// NOT_FOUND for an unknown tool; FAILED_PRECONDITION when the tool's
+	// execution.taskSupport is neither "optional" nor "required".
+	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error)
+	// GetTask returns one task of a session. NOT_FOUND when the session has
+	// no such task: it never existed, expired or is another session's.
+	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*GetTaskResponse, error)
+	// GetTaskResult returns the outcome of a task in a terminal status.
+	// FAILED_PRECONDITION while the task still runs: wait for the final
+	// event of Task.stream and ask again. NOT_FOUND as GetTask.
+	GetTaskResult(ctx context.Context, in *GetTaskResultRequest, opts ...grpc.CallOption) (*GetTaskResultResponse, error)
+	// ListTasks lists a session's live tasks, oldest first.
+	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// CancelTask moves a task to "cancelled" and cancels its call, on
+	// whichever replica runs it. FAILED_PRECONDITION when the task is
+	// already in a terminal status; NOT_FOUND as GetTask.
+	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error)
 }
 
 type registryServiceClient struct {
@@ -265,6 +298,56 @@ func (c *registryServiceClient) NotifyResourceUpdated(ctx context.Context, in *N
 	return out, nil
 }
 
+func (c *registryServiceClient) CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTaskResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CreateTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*GetTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTaskResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetTaskResult(ctx context.Context, in *GetTaskResultRequest, opts ...grpc.CallOption) (*GetTaskResultResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTaskResultResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetTaskResult_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTasksResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelTaskResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CancelTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -322,6 +405,34 @@ type RegistryServiceServer interface {
 	// NotifyResourceUpdated is called by a provider when one of its
 	// resources changed; subscribed sessions are told.
 	NotifyResourceUpdated(context.Context, *NotifyResourceUpdatedRequest) (*NotifyResourceUpdatedResponse, error)
+	// CreateTask starts a task-augmented tool call (MCP 2025-11-25, Tasks)
+	// and returns at once with the new task, in status "working". The call
+	// runs detached like a streamed CallTool, keyed by the task rather than
+	// by its request id, so notifications/cancelled does not reach it: its
+	// notifications and requests to the client are logged to the task's own
+	// stream of the session (Task.stream), each with
+	// _meta["io.modelcontextprotocol/related-task"]; a request to the client
+	// moves the task to "input_required" until answered. Its outcome is kept
+	// with the task, which then ends its stream with an empty final event.
+	// Every status change after creation is also appended to the session's
+	// standalone stream as notifications/tasks/status.
+	//
+	// NOT_FOUND for an unknown tool; FAILED_PRECONDITION when the tool's
+	// execution.taskSupport is neither "optional" nor "required".
+	CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error)
+	// GetTask returns one task of a session. NOT_FOUND when the session has
+	// no such task: it never existed, expired or is another session's.
+	GetTask(context.Context, *GetTaskRequest) (*GetTaskResponse, error)
+	// GetTaskResult returns the outcome of a task in a terminal status.
+	// FAILED_PRECONDITION while the task still runs: wait for the final
+	// event of Task.stream and ask again. NOT_FOUND as GetTask.
+	GetTaskResult(context.Context, *GetTaskResultRequest) (*GetTaskResultResponse, error)
+	// ListTasks lists a session's live tasks, oldest first.
+	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// CancelTask moves a task to "cancelled" and cancels its call, on
+	// whichever replica runs it. FAILED_PRECONDITION when the task is
+	// already in a terminal status; NOT_FOUND as GetTask.
+	CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -376,6 +487,21 @@ func (UnimplementedRegistryServiceServer) CancelCall(context.Context, *CancelCal
 }
 func (UnimplementedRegistryServiceServer) NotifyResourceUpdated(context.Context, *NotifyResourceUpdatedRequest) (*NotifyResourceUpdatedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifyResourceUpdated not implemented")
+}
+func (UnimplementedRegistryServiceServer) CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTask not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetTask(context.Context, *GetTaskRequest) (*GetTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTask not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetTaskResult(context.Context, *GetTaskResultRequest) (*GetTaskResultResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTaskResult not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedRegistryServiceServer) CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelTask not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -661,6 +787,96 @@ func _RegistryService_NotifyResourceUpdated_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_CreateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CreateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CreateTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CreateTask(ctx, req.(*CreateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetTask(ctx, req.(*GetTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetTaskResult_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTaskResultRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetTaskResult(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetTaskResult_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetTaskResult(ctx, req.(*GetTaskResultRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_CancelTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CancelTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CancelTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CancelTask(ctx, req.(*CancelTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -723,6 +939,26 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifyResourceUpdated",
 			Handler:    _RegistryService_NotifyResourceUpdated_Handler,
+		},
+		{
+			MethodName: "CreateTask",
+			Handler:    _RegistryService_CreateTask_Handler,
+		},
+		{
+			MethodName: "GetTask",
+			Handler:    _RegistryService_GetTask_Handler,
+		},
+		{
+			MethodName: "GetTaskResult",
+			Handler:    _RegistryService_GetTaskResult_Handler,
+		},
+		{
+			MethodName: "ListTasks",
+			Handler:    _RegistryService_ListTasks_Handler,
+		},
+		{
+			MethodName: "CancelTask",
+			Handler:    _RegistryService_CancelTask_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -436,9 +436,16 @@ type UpdateSessionRequest struct {
 	// Set to true when notifications/initialized arrives.
 	Initialized *bool `protobuf:"varint,2,opt,name=initialized,proto3,oneof" json:"initialized,omitempty"`
 	// New minimum log level.
-	LogLevel      *string `protobuf:"bytes,3,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LogLevel *string `protobuf:"bytes,3,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	// Protocol revision negotiated by initialize. Set on transports that
+	// create the session before initialize arrives (HTTP+SSE of 2024-11-05).
+	ProtocolVersion *string `protobuf:"bytes,4,opt,name=protocol_version,json=protocolVersion,proto3,oneof" json:"protocol_version,omitempty"`
+	// The client's Implementation object as JSON text, from initialize.
+	ClientInfoJson *string `protobuf:"bytes,5,opt,name=client_info_json,json=clientInfoJson,proto3,oneof" json:"client_info_json,omitempty"`
+	// The client's ClientCapabilities object as JSON text, from initialize.
+	ClientCapabilitiesJson *string `protobuf:"bytes,6,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3,oneof" json:"client_capabilities_json,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *UpdateSessionRequest) Reset() {
@@ -488,6 +495,27 @@ func (x *UpdateSessionRequest) GetInitialized() bool {
 func (x *UpdateSessionRequest) GetLogLevel() string {
 	if x != nil && x.LogLevel != nil {
 		return *x.LogLevel
+	}
+	return ""
+}
+
+func (x *UpdateSessionRequest) GetProtocolVersion() string {
+	if x != nil && x.ProtocolVersion != nil {
+		return *x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *UpdateSessionRequest) GetClientInfoJson() string {
+	if x != nil && x.ClientInfoJson != nil {
+		return *x.ClientInfoJson
+	}
+	return ""
+}
+
+func (x *UpdateSessionRequest) GetClientCapabilitiesJson() string {
+	if x != nil && x.ClientCapabilitiesJson != nil {
+		return *x.ClientCapabilitiesJson
 	}
 	return ""
 }
@@ -1305,14 +1333,20 @@ const file_switchboard_session_v1_session_proto_rawDesc = "" +
 	"\x13RenewSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"Q\n" +
 	"\x14RenewSessionResponse\x129\n" +
-	"\asession\x18\x01 \x01(\v2\x1f.switchboard.session.v1.SessionR\asession\"\x8d\x01\n" +
+	"\asession\x18\x01 \x01(\v2\x1f.switchboard.session.v1.SessionR\asession\"\xf2\x02\n" +
 	"\x14UpdateSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\vinitialized\x18\x02 \x01(\bH\x00R\vinitialized\x88\x01\x01\x12 \n" +
-	"\tlog_level\x18\x03 \x01(\tH\x01R\blogLevel\x88\x01\x01B\x0e\n" +
+	"\tlog_level\x18\x03 \x01(\tH\x01R\blogLevel\x88\x01\x01\x12.\n" +
+	"\x10protocol_version\x18\x04 \x01(\tH\x02R\x0fprotocolVersion\x88\x01\x01\x12-\n" +
+	"\x10client_info_json\x18\x05 \x01(\tH\x03R\x0eclientInfoJson\x88\x01\x01\x12=\n" +
+	"\x18client_capabilities_json\x18\x06 \x01(\tH\x04R\x16clientCapabilitiesJson\x88\x01\x01B\x0e\n" +
 	"\f_initializedB\f\n" +
 	"\n" +
-	"_log_level\"R\n" +
+	"_log_levelB\x13\n" +
+	"\x11_protocol_versionB\x13\n" +
+	"\x11_client_info_jsonB\x1b\n" +
+	"\x19_client_capabilities_json\"R\n" +
 	"\x15UpdateSessionResponse\x129\n" +
 	"\asession\x18\x01 \x01(\v2\x1f.switchboard.session.v1.SessionR\asession\"&\n" +
 	"\x14DeleteSessionRequest\x12\x0e\n" +
