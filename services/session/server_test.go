@@ -218,6 +218,26 @@ func TestUpdateSession(t *testing.T) {
 		{"bad log level", func(id string) *sessionv1.UpdateSessionRequest {
 			return &sessionv1.UpdateSessionRequest{Id: id, LogLevel: proto.String("loud")}
 		}, codes.InvalidArgument, nil},
+		{"initialize", func(id string) *sessionv1.UpdateSessionRequest {
+			return &sessionv1.UpdateSessionRequest{
+				Id: id, ProtocolVersion: proto.String("2025-06-18"),
+				ClientInfoJson:         proto.String(`{"name":"late","version":"2"}`),
+				ClientCapabilitiesJson: proto.String(`{"roots":{"n":12345678901234567890}}`),
+			}
+		}, codes.OK, func(s *sessionv1.Session) {
+			s.ProtocolVersion = "2025-06-18"
+			s.ClientInfoJson = `{"name":"late","version":"2"}`
+			s.ClientCapabilitiesJson = `{"roots":{"n":12345678901234567890}}`
+		}},
+		{"clear client info", func(id string) *sessionv1.UpdateSessionRequest {
+			return &sessionv1.UpdateSessionRequest{Id: id, ClientInfoJson: proto.String("")}
+		}, codes.OK, func(s *sessionv1.Session) { s.ClientInfoJson = "" }},
+		{"client info not an object", func(id string) *sessionv1.UpdateSessionRequest {
+			return &sessionv1.UpdateSessionRequest{Id: id, ClientInfoJson: proto.String("[1]")}
+		}, codes.InvalidArgument, nil},
+		{"capabilities not JSON", func(id string) *sessionv1.UpdateSessionRequest {
+			return &sessionv1.UpdateSessionRequest{Id: id, ClientCapabilitiesJson: proto.String("{")}
+		}, codes.InvalidArgument, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

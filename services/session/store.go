@@ -179,11 +179,39 @@ func (s *Store) Update(ctx context.Context, req *sessionv1.UpdateSessionRequest)
 		}
 		args = append(args, fieldLogLevel, req.GetLogLevel())
 	}
+	more, err := initializeArgs(req)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, more...)
 	sess, err := s.eval(ctx, touchScript, req.GetId(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("update session: %w", err)
 	}
 	return sess, nil
+}
+
+// initializeArgs returns the field/value pairs of what initialize
+// negotiated, for sessions created before it arrived.
+func initializeArgs(req *sessionv1.UpdateSessionRequest) ([]any, error) {
+	var args []any
+	if req.ProtocolVersion != nil {
+		args = append(args, fieldProtocolVersion, req.GetProtocolVersion())
+	}
+	if req.ClientInfoJson != nil {
+		if err := checkObject("client_info_json", req.GetClientInfoJson()); err != nil {
+			return nil, err
+		}
+		args = append(args, fieldClientInfo, req.GetClientInfoJson())
+	}
+	if req.ClientCapabilitiesJson != nil {
+		err := checkObject("client_capabilities_json", req.GetClientCapabilitiesJson())
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fieldClientCapabilities, req.GetClientCapabilitiesJson())
+	}
+	return args, nil
 }
 
 // Delete removes every key of a session and tells its watchers, which end
