@@ -50,6 +50,9 @@ func (s *Server) call(ctx context.Context, req *registryv1.CallToolRequest,
 	if err != nil {
 		return err
 	}
+	if err := checkTaskless(tool); err != nil {
+		return err
+	}
 	client, release, err := s.pool.acquire(addr)
 	if err != nil {
 		return err

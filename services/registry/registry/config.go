@@ -41,6 +41,13 @@ type Config struct {
 	// one that runs detached from its RPC, a read, a prompt or a
 	// completion. Default 5m.
 	CallTimeout time.Duration
+	// MaxTaskTTL is the longest a task and its result are kept after the
+	// task was created; a task that asks for no ttl, or a longer one,
+	// gets this. Default 1h.
+	MaxTaskTTL time.Duration
+	// TaskPollInterval is the time between two polls of a task that the
+	// registry suggests to clients. Default 1s.
+	TaskPollInterval time.Duration
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string
 	// LogFormat is text or json. Default text.
@@ -56,20 +63,22 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		GRPCAddr:        "127.0.0.1:7200",
-		HTTPAddr:        "127.0.0.1:7280",
-		RedisURL:        "redis://127.0.0.1:6379/0",
-		RedisNamespace:  "sb",
-		SessionAddr:     "127.0.0.1:7100",
-		DefaultLeaseTTL: 30 * time.Second,
-		MaxLeaseTTL:     5 * time.Minute,
-		DefaultPageSize: 100,
-		MaxPageSize:     1000,
-		CallTimeout:     5 * time.Minute,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 10 * time.Second,
-		DrainDelay:      0,
+		GRPCAddr:         "127.0.0.1:7200",
+		HTTPAddr:         "127.0.0.1:7280",
+		RedisURL:         "redis://127.0.0.1:6379/0",
+		RedisNamespace:   "sb",
+		SessionAddr:      "127.0.0.1:7100",
+		DefaultLeaseTTL:  30 * time.Second,
+		MaxLeaseTTL:      5 * time.Minute,
+		DefaultPageSize:  100,
+		MaxPageSize:      1000,
+		CallTimeout:      5 * time.Minute,
+		MaxTaskTTL:       time.Hour,
+		TaskPollInterval: time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  10 * time.Second,
+		DrainDelay:       0,
 	}
 }
 
@@ -90,6 +99,10 @@ func (c *Config) Bind(l *config.Loader) {
 		"list page size when a request names none")
 	l.Int(&c.MaxPageSize, "max-page-size", d.MaxPageSize, "largest list page")
 	l.Duration(&c.CallTimeout, "call-timeout", d.CallTimeout, "time limit of one tool call")
+	l.Duration(&c.MaxTaskTTL, "max-task-ttl", d.MaxTaskTTL,
+		"longest time a task and its result are kept")
+	l.Duration(&c.TaskPollInterval, "task-poll-interval", d.TaskPollInterval,
+		"time between task polls suggested to clients")
 	l.String(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	l.String(&c.LogFormat, "log-format", d.LogFormat, "text or json")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout,
@@ -119,6 +132,9 @@ func (c Config) Validate() error {
 	check(c.MaxPageSize >= c.DefaultPageSize,
 		"max-page-size %d: want at least default-page-size (%d)", c.MaxPageSize, c.DefaultPageSize)
 	check(c.CallTimeout > 0, "call-timeout %s: want a positive duration", c.CallTimeout)
+	check(c.MaxTaskTTL >= time.Second, "max-task-ttl %s: want at least 1s", c.MaxTaskTTL)
+	check(c.TaskPollInterval >= time.Millisecond,
+		"task-poll-interval %s: want at least 1ms", c.TaskPollInterval)
 	check(c.ShutdownTimeout > 0,
 		"shutdown-timeout %s: want a positive duration", c.ShutdownTimeout)
 	check(c.DrainDelay >= 0, "drain-delay %s: want zero or more", c.DrainDelay)

@@ -19,6 +19,11 @@ var (
 	// ErrCollision marks a registration whose tool names clash with
 	// another live provider's.
 	ErrCollision = errors.New("tool name collision")
+	// ErrPrecondition marks a request that the state of its target
+	// refuses: a tool called without the task it requires, a task for a
+	// tool without task support, a finished task cancelled, or the result
+	// of a task that still runs.
+	ErrPrecondition = errors.New("failed precondition")
 	// ErrUnavailable marks a provider that cannot be reached.
 	ErrUnavailable = errors.New("provider unavailable")
 	// ErrProvider marks a provider that broke the provider protocol or
@@ -63,7 +68,7 @@ func (s *Server) toStatus(method string, err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrCollision):
+	case errors.Is(err, ErrCollision), errors.Is(err, ErrPrecondition):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrSessions):
 		code = codes.Unavailable

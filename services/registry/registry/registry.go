@@ -12,6 +12,10 @@
 // the provider's requests and cancellations reach the replica that runs
 // the call through Redis pub/sub.
 //
+// A tool call may also run as an MCP task: it answers at once with a
+// task, kept in Redis under the session's hash tag, which any replica
+// reports on, cancels, and hands the outcome of once the call ended.
+//
 // Usage:
 //
 //	rdb, err := redisx.Open(ctx, cfg.RedisURL)

@@ -36,6 +36,9 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 	if err != nil {
 		return err
 	}
+	if err := checkTaskless(tool); err != nil {
+		return err
+	}
 	client, release, err := s.pool.acquire(addr)
 	if err != nil {
 		return err
@@ -50,18 +53,22 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 		release()
 		return err
 	}
-	out := newRelay()
-	go func() {
-		defer s.calls.remove(c)
-		defer release()
-		defer cancel(nil)
-		callCtx, stop := context.WithTimeoutCause(callCtx, s.cfg.CallTimeout, errCallTimeout)
-		defer stop()
-		r := &streamedCall{s: s, c: c, req: req, tool: tool, addr: addr, out: out,
-			pending: make(map[int64]string)}
-		r.run(callCtx, client)
-	}()
-	return out.serve(ctx, send)
+	r := &streamedCall{s: s, c: c, req: req, tool: tool, addr: addr, out: newRelay(),
+		pending: make(map[int64]string)}
+	go r.detach(callCtx, cancel, client, release)
+	return r.out.serve(ctx, send)
+}
+
+// detach runs the call to its end, then frees what it held. ctx is the
+// call's own, detached from any RPC, and cancel is its cancel func.
+func (r *streamedCall) detach(ctx context.Context, cancel context.CancelCauseFunc,
+	client providerv1.ProviderServiceClient, release func()) {
+	defer r.s.calls.remove(r.c)
+	defer release()
+	defer cancel(nil)
+	ctx, stop := context.WithTimeoutCause(ctx, r.s.cfg.CallTimeout, errCallTimeout)
+	defer stop()
+	r.run(ctx, client)
 }
 
 // streamedCall is the state of one detached call.
@@ -78,6 +85,8 @@ type streamedCall struct {
 	pending map[int64]string
 	// gone is set once the session was found missing.
 	gone bool
+	// task follows the call of a task; nil for other calls.
+	task *taskCall
 }
 
 // received is one outcome of the provider stream's Recv.
@@ -126,7 +135,7 @@ func (r *streamedCall) loop(ctx context.Context, msgs <-chan received) {
 				return
 			}
 		case <-r.c.inbox.ready:
-			r.deliver(r.c.inbox.take())
+			r.deliver(ctx, r.c.inbox.take())
 		case <-ctx.Done():
 			r.fail(ctx, ctx.Err())
 			return
@@ -225,6 +234,9 @@ func (r *streamedCall) finish(ctx context.Context, msg string) {
 		}
 		delete(r.pending, id)
 	}
+	if r.task.finish(ctx, r, msg) {
+		return
+	}
 	r.emit(ctx, msg, true)
 }
 
@@ -275,19 +287,22 @@ func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest)
 		return
 	}
 	r.pending[q.GetId()] = id
+	r.task.asked(ctx, id, msg)
 	r.emit(ctx, msg, false)
 }
 
 // deliver passes the client's answers to the provider.
-func (r *streamedCall) deliver(answers []answer) {
+func (r *streamedCall) deliver(ctx context.Context, answers []answer) {
 	for _, a := range answers {
 		if r.pending[a.Request] == "" {
 			r.s.log.Debug("answer to no pending request dropped", "call", r.c.id,
 				"request", a.Request)
 			continue
 		}
+		id := r.pending[a.Request]
 		delete(r.pending, a.Request)
 		answerProvider(r.ps, a.Request, string(a.Result), string(a.Error))
+		r.task.answered(ctx, id)
 	}
 }
 
@@ -297,6 +312,7 @@ func (r *streamedCall) emit(ctx context.Context, msg string, final bool) {
 	if r.gone {
 		return
 	}
+	msg = r.task.relate(msg, final)
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
 	resp, err := r.s.sessions.AppendEvent(actx, &sessionv1.AppendEventRequest{

@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero page", func(c *Config) { c.DefaultPageSize = 0 }, "default-page-size"},
 		{"max page below default", func(c *Config) { c.MaxPageSize = 10 }, "max-page-size"},
 		{"zero call timeout", func(c *Config) { c.CallTimeout = 0 }, "call-timeout"},
+		{"short task ttl", func(c *Config) { c.MaxTaskTTL = time.Millisecond }, "max-task-ttl"},
+		{"zero task poll", func(c *Config) { c.TaskPollInterval = 0 }, "task-poll-interval"},
 		{"no session addr", func(c *Config) { c.SessionAddr = "" }, "session-addr"},
 		{"zero shutdown", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown-timeout"},
 		{"negative drain", func(c *Config) { c.DrainDelay = -1 }, "drain-delay"},
