@@ -1,7 +1,10 @@
 // Package demo holds the demo provider's tools. They show the range of
 // what a provider returns: plain text (echo), structured output with an
 // output schema (add, weather), a tool error (fail) and a long call that
-// ends early when the caller cancels it (sleep).
+// ends early when the caller cancels it (sleep). The probe tools (meta,
+// link, log, roots, touch, count, cancelled) show what reaches a provider
+// and what it can send back; the end-to-end tests call them. The report
+// tools (slow_report, report_status) show a tool that may run as a task.
 //
 // Usage:
 //
@@ -47,6 +50,8 @@ func AddTools(p *provider.Provider) {
 		Name: "sleep", Title: "Sleep", Annotations: readOnly,
 		Description: "Waits the given number of milliseconds (at most 60000), or until cancelled.",
 	}, sleep)
+	addProbes(p, readOnly)
+	addTaskTools(p, readOnly)
 }
 
 func ptr[T any](v T) *T { return &v }

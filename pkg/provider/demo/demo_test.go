@@ -152,10 +152,13 @@ func TestCatalogue(t *testing.T) {
 			t.Errorf("%s annotations = %s", tool.GetName(), tool.GetAnnotationsJson())
 		}
 	}
-	if diff := cmp.Diff([]string{"add", "echo", "fail", "sleep", "weather"}, names); diff != "" {
+	want := []string{"add", "cancelled", "count", "echo", "fail", "link", "log", "meta",
+		"report_status", "roots", "sleep", "slow_report", "touch", "weather"}
+	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("tools (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"add", "weather"}, withOutput); diff != "" {
+	withSchema := []string{"add", "cancelled", "report_status", "weather"}
+	if diff := cmp.Diff(withSchema, withOutput); diff != "" {
 		t.Errorf("tools with an output schema (-want +got):\n%s", diff)
 	}
 }
