@@ -15,6 +15,12 @@ import (
 // or this replica can die, and the client still gets every message by
 // resuming the stream with Last-Event-ID on any replica.
 func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessionv1.Session, m *message, wantJSON bool) {
+	if _, ok := requestedTask(m.Params); ok {
+		// A task is answered at once, without a stream (tasks.go).
+		result, err := h.callTool(r.Context(), sess, m.Params)
+		replier{w: w, json: wantJSON}.reply(m.ID, result, err)
+		return
+	}
 	req, err := callRequest(sess, m.Params)
 	if err != nil {
 		replier{w: w, json: wantJSON}.reply(m.ID, nil, err)
@@ -37,6 +43,7 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 	if s.prime(primingID(req.Stream), retryField(h.cfg.SSERetry)) != nil {
 		return
 	}
+	go h.keepSession(ctx, sess)
 	recv, done := relay(ctx, func() (item, error) {
 		resp, err := calls.Recv()
 		if err != nil {
@@ -62,6 +69,9 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 
 // callFailure renders a failed streamed call as its JSON-RPC response.
 func (h *Handler) callFailure(sess *sessionv1.Session, req *registryv1.CallToolRequest, id json.RawMessage, err error) []byte {
+	if rerr := taskRefused(err); rerr != nil {
+		return response(id, nil, rerr)
+	}
 	if msg, ok := toolFailure(err, sess.GetProtocolVersion()); ok {
 		h.log.Warn("tool call failed", "session_id", sess.GetId(), "tool", req.GetName(), "err", err)
 		return response(id, errorResult(msg), nil)

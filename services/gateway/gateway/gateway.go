@@ -1,5 +1,6 @@
 // Package gateway is Switchboard's edge: it terminates MCP connections
-// (Streamable HTTP) and turns every MCP message into gRPC calls to the
+// (Streamable HTTP, and the HTTP+SSE transport of 2024-11-05 for older
+// clients) and turns every MCP message into gRPC calls to the
 // session service and the registry. It keeps no state of its own.
 //
 // Usage:
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -48,8 +50,18 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
 
 	h := NewHandler(log, &cfg, sessionv1.NewSessionServiceClient(sconn),
 		registryv1.NewRegistryServiceClient(rconn))
+	// Legacy messages run after their POST is answered; at shutdown they
+	// get the grace period of in-flight requests, then are abandoned.
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	context.AfterFunc(ctx, func() { time.AfterFunc(cfg.DrainDelay+cfg.ShutdownTimeout, abandon) })
+	legacy := NewLegacy(h, work)
+	defer legacy.Wait()
+
 	mux := http.NewServeMux()
 	mux.Handle(Path, h)
+	mux.Handle(LegacySSEPath, legacy)
+	mux.Handle(LegacyMessagesPath, legacy)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

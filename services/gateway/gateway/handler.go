@@ -105,6 +105,12 @@ func (h *Handler) session(ctx context.Context, r *http.Request) (*sessionv1.Sess
 	if id == "" {
 		return nil, errMissingSession
 	}
+	return h.renew(ctx, id)
+}
+
+// renew renews and returns session id, mapping failures to the transport
+// answer.
+func (h *Handler) renew(ctx context.Context, id string) (*sessionv1.Session, *httpError) {
 	resp, err := h.sessions.RenewSession(ctx, &sessionv1.RenewSessionRequest{Id: id})
 	if err != nil {
 		herr := sessionError(err)
@@ -168,21 +174,44 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, herr, msg.ID)
 		return
 	}
+	if msg.kind == kindRequest && *msg.Method == "tools/call" && wantSSE && h.cfg.StreamToolCalls {
+		h.streamCall(w, r, sess, msg, wantJSON)
+		return
+	}
+	if msg.kind == kindRequest && *msg.Method == "tasks/result" && wantSSE {
+		h.streamTaskResult(w, r, sess, msg, wantJSON) // tasks.go
+		return
+	}
+	if answer := h.handle(r.Context(), sess, msg, body); answer != nil {
+		out.write(answer)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// handle runs one message of a live session, whichever transport carried
+// it, and returns the JSON-RPC response to a request. Notifications and
+// responses get none (nil).
+func (h *Handler) handle(ctx context.Context, sess *sessionv1.Session, msg *message, body []byte) []byte {
 	switch msg.kind {
 	case kindNotification:
-		h.notify(r.Context(), sess, msg)
-		w.WriteHeader(http.StatusAccepted)
+		h.notify(ctx, sess, msg)
+		return nil
 	case kindResponse:
-		h.deliver(r.Context(), sess, body)
-		w.WriteHeader(http.StatusAccepted)
-	default:
-		if *msg.Method == "tools/call" && wantSSE && h.cfg.StreamToolCalls {
-			h.streamCall(w, r, sess, msg, wantJSON)
-			return
-		}
-		result, err := h.dispatch(r.Context(), sess, msg)
-		out.reply(msg.ID, result, err)
+		h.deliver(ctx, sess, body)
+		return nil
 	}
+	result, err := h.dispatch(ctx, sess, msg)
+	return answer(msg.ID, result, err)
+}
+
+// answer encodes the response to request id from a method's outcome.
+func answer(id json.RawMessage, result any, err error) []byte {
+	var rerr *rpcError
+	if err != nil {
+		rerr = methodError(err)
+	}
+	return response(id, result, rerr)
 }
 
 // replier writes the answer to one request as JSON or as a one-event SSE
@@ -195,11 +224,11 @@ type replier struct {
 }
 
 func (o replier) reply(id json.RawMessage, result any, err error) {
-	var rerr *rpcError
-	if err != nil {
-		rerr = methodError(err)
-	}
-	body := response(id, result, rerr)
+	o.write(answer(id, result, err))
+}
+
+// write sends an encoded JSON-RPC response.
+func (o replier) write(body []byte) {
 	if o.sessionID != "" {
 		o.w.Header().Set(headerSessionID, o.sessionID)
 	}

@@ -28,6 +28,10 @@ var methods = map[string]methodFunc{
 	"prompts/get":              (*Handler).getPrompt,
 	"completion/complete":      (*Handler).complete,
 	"logging/setLevel":         (*Handler).setLevel,
+	"tasks/get":                (*Handler).getTask,
+	"tasks/result":             (*Handler).taskResult,
+	"tasks/list":               (*Handler).listTasks,
+	"tasks/cancel":             (*Handler).cancelTask,
 }
 
 func (h *Handler) dispatch(ctx context.Context, s *sessionv1.Session, m *message) (any, error) {
@@ -103,20 +107,8 @@ type implementation struct {
 // (2025-11-25, Lifecycle, Initialization). The session id travels in the
 // Mcp-Session-Id header of the answer.
 func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
-	var p initializeParams
-	if err := decodeParams(m.Params, &p); err != nil {
-		out.reply(m.ID, nil, err)
-		return
-	}
-	if p.ProtocolVersion == "" {
-		out.reply(m.ID, nil, newRPCError(codeInvalidParams, "invalid params: protocolVersion is required"))
-		return
-	}
-	if err := requireObject("clientInfo", p.ClientInfo); err != nil {
-		out.reply(m.ID, nil, err)
-		return
-	}
-	if err := requireObject("capabilities", p.Capabilities); err != nil {
+	p, err := checkInitialize(m)
+	if err != nil {
 		out.reply(m.ID, nil, err)
 		return
 	}
@@ -134,11 +126,31 @@ func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
 	id := resp.GetSession().GetId()
 	h.log.Info("session created", "session_id", id, "protocol_version", version)
 	out.sessionID = id
-	out.reply(m.ID, initializeResult{
+	out.reply(m.ID, initialized(version), nil)
+}
+
+// checkInitialize validates the params of initialize.
+func checkInitialize(m *message) (initializeParams, error) {
+	var p initializeParams
+	if err := decodeParams(m.Params, &p); err != nil {
+		return p, err
+	}
+	if p.ProtocolVersion == "" {
+		return p, newRPCError(codeInvalidParams, "invalid params: protocolVersion is required")
+	}
+	if err := requireObject("clientInfo", p.ClientInfo); err != nil {
+		return p, err
+	}
+	return p, requireObject("capabilities", p.Capabilities)
+}
+
+// initialized is the result of initialize for the negotiated version.
+func initialized(version string) initializeResult {
+	return initializeResult{
 		ProtocolVersion: version,
 		Capabilities:    serverCapabilities,
 		ServerInfo:      implementation{Name: serverName, Title: serverTitle, Version: serverVersion},
-	}, nil)
+	}
 }
 
 // serverCapabilities are what the gateway offers every client, whatever
@@ -149,6 +161,7 @@ var serverCapabilities = map[string]any{
 	"prompts":     map[string]any{"listChanged": true},
 	"completions": map[string]any{},
 	"logging":     map[string]any{},
+	"tasks":       taskCapabilities,
 }
 
 // requireObject checks that an optional params member, when present, is a
@@ -279,12 +292,18 @@ func callRequest(s *sessionv1.Session, params json.RawMessage) (*registryv1.Call
 // callTool runs a tool call bound to this request and answers with its
 // result; interim messages have nowhere to go and are dropped.
 func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
+	if task, ok := requestedTask(params); ok {
+		return h.createTask(ctx, s, params, task)
+	}
 	req, err := callRequest(s, params)
 	if err != nil {
 		return nil, err
 	}
 	res, err := h.runTool(ctx, req)
 	if err != nil {
+		if rerr := taskRefused(err); rerr != nil {
+			return nil, rerr
+		}
 		if msg, ok := toolFailure(err, s.GetProtocolVersion()); ok {
 			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", req.GetName(), "err", err)
 			return errorResult(msg), nil

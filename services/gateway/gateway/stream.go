@@ -65,6 +65,7 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, sess *sessionv1.
 		return
 	}
 	h.log.Debug("stream opened", "session_id", sess.GetId(), "stream", stream, "after", after)
+	go h.keepSession(ctx, sess)
 	recv, done := relay(ctx, func() (item, error) {
 		resp, err := events.Recv()
 		return item{event: resp.GetEvent()}, err
@@ -141,4 +142,36 @@ func (h *Handler) pump(ctx context.Context, s *sseWriter, recv <-chan item, done
 // retryField renders the SSE retry hint.
 func retryField(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+// keepSession renews a session while one of its streams is open, so that
+// a client that only listens (and sends no requests) keeps its session.
+// It renews when half of the remaining lifetime has passed, which follows
+// whatever TTL the session service uses, and stops with ctx.
+func (h *Handler) keepSession(ctx context.Context, sess *sessionv1.Session) {
+	expire := sess.GetExpireTime().AsTime()
+	for {
+		wait := time.Until(expire) / 2
+		if wait < time.Second {
+			wait = time.Second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		resp, err := h.sessions.RenewSession(ctx, &sessionv1.RenewSessionRequest{Id: sess.GetId()})
+		if err != nil {
+			// A session that is gone ends its watch in the session
+			// service; a passing failure is retried at the next turn.
+			if status.Code(err) == codes.NotFound {
+				return
+			}
+			expire = time.Now().Add(2 * wait)
+			continue
+		}
+		expire = resp.GetSession().GetExpireTime().AsTime()
+	}
 }
