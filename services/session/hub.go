@@ -370,6 +370,10 @@ func (h *hub) dispatch(m *redis.Message) {
 }
 
 // broadcast hands message to every watch of a standalone stream.
+//
+// Known shortcoming: broadcasts are not logged, so a client whose
+// standalone stream is closed at the time misses them (list_changed); it
+// sees the new catalogue the next time it lists.
 func (h *hub) broadcast(message string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -111,6 +111,9 @@ const publishBatch = 128
 // to the standalone stream of every session subscribed to it, and returns
 // how many there were. Index entries of sessions that are gone or no
 // longer subscribed are dropped on the way.
+//
+// Known shortcoming: the per-URI index has no expiry of its own; entries
+// of sessions that expired stay until that URI is next published.
 func (s *Store) PublishResourceUpdated(ctx context.Context, uri string) (int, error) {
 	if err := checkURI(uri); err != nil {
 		return 0, err

@@ -261,6 +261,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, herr, nil)
 		return
 	}
+	// Known shortcoming: a new standalone stream starts with no priming
+	// event, since the gateway does not know the id of the log's newest
+	// entry; messages logged while a client that has not yet received any
+	// event is disconnected are not replayed when it reconnects.
 	stream, after := standaloneStream, ""
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		name, ok := streamOf(last)

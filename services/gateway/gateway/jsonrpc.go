@@ -61,6 +61,8 @@ func parseMessage(body []byte) (*message, error) {
 	if !json.Valid(body) {
 		return nil, newRPCError(codeParseError, "parse error: body is not valid JSON")
 	}
+	// Known shortcoming: 2025-03-26 allowed JSON-RPC batches; the gateway
+	// refuses them for every revision (later revisions dropped batching).
 	if len(body) > 0 && body[0] == '[' {
 		return nil, newRPCError(codeInvalidRequest,
 			"invalid request: JSON-RPC batches are not supported; send one message per POST")

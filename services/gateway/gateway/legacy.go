@@ -166,6 +166,11 @@ func (l *Legacy) post(w http.ResponseWriter, r *http.Request) {
 
 // handle runs an accepted message and appends the answer, if any, to the
 // session's standalone stream.
+//
+// Known shortcoming: tool calls over this transport run bound to this
+// replica (the registry logs streamed calls only to request streams), so
+// their progress, log messages and requests to the client are dropped,
+// and notifications/cancelled cannot reach them.
 func (l *Legacy) handle(sess *sessionv1.Session, msg *message, body []byte) {
 	var answer []byte
 	if msg.kind == kindRequest && *msg.Method == "initialize" {

@@ -61,6 +61,12 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 
 // detach runs the call to its end, then frees what it held. ctx is the
 // call's own, detached from any RPC, and cancel is its cancel func.
+//
+// Known shortcoming: the call lives only in this registry process. If the
+// process dies, the provider's stream breaks and nothing finishes the
+// call: a client resuming its stream waits for a response that never
+// comes (a task stays "working" until its ttl). Surviving that needs the
+// call's progress recorded in Redis and a takeover by another replica.
 func (r *streamedCall) detach(ctx context.Context, cancel context.CancelCauseFunc,
 	client providerv1.ProviderServiceClient, release func()) {
 	defer r.s.calls.remove(r.c)
