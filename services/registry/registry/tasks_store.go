@@ -32,6 +32,9 @@ import (
 // A task's hash expires ttl after creation, whatever its status. The
 // index lives as long as its longest-lived task, and loses the members of
 // expired tasks as they are listed.
+//
+// Known shortcoming: deleting a session does not delete its tasks; they
+// stay, unreachable, until their ttl (at most -max-task-ttl) ends.
 
 // The MCP task statuses (2025-11-25, Tasks, Task Status).
 const (
