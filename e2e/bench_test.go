@@ -13,6 +13,8 @@ import (
 	"switchboard.dev/pkg/redistest"
 	"switchboard.dev/pkg/suite"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
 
 // BenchmarkToolCall measures what the gateway adds to a tool call. The
@@ -37,6 +39,9 @@ func BenchmarkToolCall(b *testing.B) {
 
 	b.Run("provider-direct", func(b *testing.B) { benchDirect(b, s.Providers[0].GRPCAddr) })
 	url := s.MCPURLs()[0]
+	// The gateway's two backend calls, each on its own.
+	b.Run("session-renew", func(b *testing.B) { benchRenew(b, s.Session.GRPCAddr, initSessionTB(b, url)) })
+	b.Run("registry-call", func(b *testing.B) { benchRegistry(b, s.Registry.GRPCAddr) })
 	b.Run("gateway-json", func(b *testing.B) { benchGateway(b, url, "application/json") })
 	b.Run("gateway-sse", func(b *testing.B) {
 		benchGateway(b, url, "application/json, text/event-stream")
@@ -68,6 +73,43 @@ func benchDirect(b *testing.B, addr string) {
 				b.Fatal(err)
 			}
 			if msg.GetResult() != nil {
+				break
+			}
+		}
+	}
+}
+
+func dialBench(b *testing.B, addr string) *grpc.ClientConn {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func benchRenew(b *testing.B, addr, session string) {
+	sc := sessionv1.NewSessionServiceClient(dialBench(b, addr))
+	for b.Loop() {
+		if _, err := sc.RenewSession(context.Background(), &sessionv1.RenewSessionRequest{Id: session}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRegistry(b *testing.B, addr string) {
+	rc := registryv1.NewRegistryServiceClient(dialBench(b, addr))
+	req := &registryv1.CallToolRequest{Name: "demo__echo", ArgumentsJson: `{"text":"hi"}`}
+	for b.Loop() {
+		stream, err := rc.CallTool(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := stream.Recv(); err != nil {
 				break
 			}
 		}

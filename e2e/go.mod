@@ -10,8 +10,11 @@ replace (
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	google.golang.org/grpc v1.85.0
 	gopkg.in/yaml.v3 v3.0.1
 	switchboard.dev/pkg v0.0.0-00010101000000-000000000000
+	switchboard.dev/proto v0.0.0-00010101000000-000000000000
 )
 
 require (
@@ -33,7 +36,5 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	switchboard.dev/proto v0.0.0-00010101000000-000000000000 // indirect
 )

@@ -55,14 +55,18 @@ func buildAndRun(m *testing.M) (int, error) {
 // replicas, on the test Redis under a namespace of the test's own.
 func startSuite(t *testing.T, gateways int) *suite.Suite {
 	t.Helper()
-	s, err := suite.Start(t.Context(), suite.Config{
-		BinDir:    binDir,
-		Dir:       t.TempDir(),
-		RedisURL:  redistest.URL(t),
-		Namespace: redistest.Namespace(t),
-		Gateways:  gateways,
-		LogLevel:  "debug",
-	})
+	return startSuiteWith(t, suite.Config{Gateways: gateways})
+}
+
+// startSuiteWith runs the suite that cfg describes, with the built
+// programs and debug logs, on the test Redis under a namespace of the
+// test's own.
+func startSuiteWith(t *testing.T, cfg suite.Config) *suite.Suite {
+	t.Helper()
+	cfg.BinDir, cfg.Dir = binDir, t.TempDir()
+	cfg.RedisURL, cfg.Namespace = redistest.URL(t), redistest.Namespace(t)
+	cfg.LogLevel = "debug"
+	s, err := suite.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("start suite: %v", err)
 	}

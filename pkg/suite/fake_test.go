@@ -99,15 +99,16 @@ func runFake(name string, args []string) int {
 	return 0
 }
 
-// fakeRegistry lists one tool of a provider named "demo".
+// fakeRegistry lists one tool of a provider named "demo" and one of a
+// provider named "extra".
 type fakeRegistry struct {
 	registryv1.UnimplementedRegistryServiceServer
 }
 
 func (fakeRegistry) ListTools(context.Context, *registryv1.ListToolsRequest) (
 	*registryv1.ListToolsResponse, error) {
-	return &registryv1.ListToolsResponse{Tools: []*registryv1.CatalogTool{{
-		Tool:     &providerv1.Tool{Name: "demo__echo"},
-		Provider: "demo",
-	}}}, nil
+	return &registryv1.ListToolsResponse{Tools: []*registryv1.CatalogTool{
+		{Tool: &providerv1.Tool{Name: "demo__echo"}, Provider: "demo"},
+		{Tool: &providerv1.Tool{Name: "extra__echo"}, Provider: "extra"},
+	}}, nil
 }

@@ -218,7 +218,7 @@ func (s *Suite) start(ctx context.Context) error {
 	if err := startAll(ctx, slices.Concat(s.Gateways, s.Providers)); err != nil {
 		return err
 	}
-	return s.waitTools(ctx)
+	return s.waitTools(ctx, s.Providers)
 }
 
 func (s *Suite) startRedis(ctx context.Context) error {

@@ -8,11 +8,11 @@ import (
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
 
-// waitTools polls the registry until every provider has tools in the
+// waitTools polls the registry until each of procs has tools in the
 // catalogue, since a provider reports healthy before its registration
 // is done.
-func (s *Suite) waitTools(ctx context.Context) error {
-	if len(s.Providers) == 0 {
+func (s *Suite) waitTools(ctx context.Context, procs []*Process) error {
+	if len(procs) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
@@ -24,9 +24,9 @@ func (s *Suite) waitTools(ctx context.Context) error {
 	defer conn.Close()
 	rc := registryv1.NewRegistryServiceClient(conn)
 	for {
-		missing, err := missingProviders(ctx, rc, s.Providers)
+		missing, err := missingProviders(ctx, rc, procs)
 		if err == nil && len(missing) == 0 {
-			s.log.Info("tools listed", "providers", len(s.Providers))
+			s.log.Info("tools listed", "providers", len(procs))
 			return nil
 		}
 		select {
