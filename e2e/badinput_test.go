@@ -39,18 +39,18 @@ type badInput struct {
 	// wantCode is the JSON-RPC error code of the body; 0 means no error
 	// body is expected.
 	wantCode int
-	wantID   string // raw JSON id of the error, "null" when none
+	wantID   string // raw JSON id of the error, "" when it has none
 }
 
 const ping = `{"jsonrpc":"2.0","id":7,"method":"ping"}`
 
 var badInputs = []badInput{
-	{name: "unparseable JSON", body: `{"jsonrpc":`, wantStatus: 400, wantCode: -32700, wantID: "null"},
-	{name: "JSON that is not an object", body: `"ping"`, wantStatus: 400, wantCode: -32600, wantID: "null"},
+	{name: "unparseable JSON", body: `{"jsonrpc":`, wantStatus: 400, wantCode: -32700, wantID: ""},
+	{name: "JSON that is not an object", body: `"ping"`, wantStatus: 400, wantCode: -32600, wantID: ""},
 	{name: "neither request nor response", body: `{"jsonrpc":"2.0","id":3}`, wantStatus: 400, wantCode: -32600, wantID: "3"},
 	{name: "wrong jsonrpc version", body: `{"jsonrpc":"1.0","id":4,"method":"ping"}`, wantStatus: 400, wantCode: -32600, wantID: "4"},
-	{name: "object id", body: `{"jsonrpc":"2.0","id":{},"method":"ping"}`, wantStatus: 400, wantCode: -32600, wantID: "null"},
-	{name: "batch", body: "[" + ping + "]", wantStatus: 400, wantCode: -32600, wantID: "null"},
+	{name: "object id", body: `{"jsonrpc":"2.0","id":{},"method":"ping"}`, wantStatus: 400, wantCode: -32600, wantID: ""},
+	{name: "batch", body: "[" + ping + "]", wantStatus: 400, wantCode: -32600, wantID: ""},
 	{name: "unknown method", body: `{"jsonrpc":"2.0","id":5,"method":"no/such"}`, wantStatus: 200, wantCode: -32601, wantID: "5"},
 	{name: "params not an object", body: `{"jsonrpc":"2.0","id":6,"method":"tools/list","params":[1]}`, wantStatus: 200, wantCode: -32602, wantID: "6"},
 	{name: "unknown tool", body: `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"no_such_tool"}}`, wantStatus: 200, wantCode: -32602, wantID: "8"},
@@ -66,21 +66,21 @@ var badInputs = []badInput{
 	{name: "unknown session id", session: unknownSession, body: ping, wantStatus: 404, wantCode: -32001, wantID: "7"},
 	{name: "deleted session id", session: deletedSession, body: ping, wantStatus: 404, wantCode: -32001, wantID: "7"},
 	{name: "malformed session id", header: map[string]string{"Mcp-Session-Id": "bad id"}, session: noSession, body: ping, wantStatus: 404, wantCode: -32001, wantID: "7"},
-	{name: "GET without session", method: "GET", session: noSession, header: map[string]string{"Accept": "text/event-stream"}, wantStatus: 400, wantCode: -32000, wantID: "null"},
-	{name: "GET unknown session", method: "GET", session: unknownSession, header: map[string]string{"Accept": "text/event-stream"}, wantStatus: 404, wantCode: -32001, wantID: "null"},
-	{name: "DELETE without session", method: "DELETE", session: noSession, wantStatus: 400, wantCode: -32000, wantID: "null"},
-	{name: "DELETE unknown session", method: "DELETE", session: unknownSession, wantStatus: 404, wantCode: -32001, wantID: "null"},
-	{name: "PUT", method: "PUT", body: ping, wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, POST, DELETE"}, wantCode: -32000, wantID: "null"},
-	{name: "PATCH", method: "PATCH", body: ping, wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, POST, DELETE"}, wantCode: -32000, wantID: "null"},
-	{name: "Accept admits neither JSON nor SSE", header: map[string]string{"Accept": "text/html"}, body: ping, wantStatus: 406, wantCode: -32000, wantID: "null"},
-	{name: "GET without SSE in Accept", method: "GET", header: map[string]string{"Accept": "application/json"}, wantStatus: 406, wantCode: -32000, wantID: "null"},
-	{name: "wrong Content-Type", header: map[string]string{"Content-Type": "text/plain"}, body: ping, wantStatus: 415, wantCode: -32000, wantID: "null"},
-	{name: "missing Content-Type", header: map[string]string{"Content-Type": ""}, body: ping, wantStatus: 415, wantCode: -32000, wantID: "null"},
-	{name: "body over the limit", body: oversized(), wantStatus: 413, wantCode: -32000, wantID: "null"},
-	{name: "chunked body over the limit", body: oversized(), chunked: true, wantStatus: 413, wantCode: -32000, wantID: "null"},
+	{name: "GET without session", method: "GET", session: noSession, header: map[string]string{"Accept": "text/event-stream"}, wantStatus: 400, wantCode: -32000, wantID: ""},
+	{name: "GET unknown session", method: "GET", session: unknownSession, header: map[string]string{"Accept": "text/event-stream"}, wantStatus: 404, wantCode: -32001, wantID: ""},
+	{name: "DELETE without session", method: "DELETE", session: noSession, wantStatus: 400, wantCode: -32000, wantID: ""},
+	{name: "DELETE unknown session", method: "DELETE", session: unknownSession, wantStatus: 404, wantCode: -32001, wantID: ""},
+	{name: "PUT", method: "PUT", body: ping, wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, POST, DELETE"}, wantCode: -32000, wantID: ""},
+	{name: "PATCH", method: "PATCH", body: ping, wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, POST, DELETE"}, wantCode: -32000, wantID: ""},
+	{name: "Accept admits neither JSON nor SSE", header: map[string]string{"Accept": "text/html"}, body: ping, wantStatus: 406, wantCode: -32000, wantID: ""},
+	{name: "GET without SSE in Accept", method: "GET", header: map[string]string{"Accept": "application/json"}, wantStatus: 406, wantCode: -32000, wantID: ""},
+	{name: "wrong Content-Type", header: map[string]string{"Content-Type": "text/plain"}, body: ping, wantStatus: 415, wantCode: -32000, wantID: ""},
+	{name: "missing Content-Type", header: map[string]string{"Content-Type": ""}, body: ping, wantStatus: 415, wantCode: -32000, wantID: ""},
+	{name: "body over the limit", body: oversized(), wantStatus: 413, wantCode: -32000, wantID: ""},
+	{name: "chunked body over the limit", body: oversized(), chunked: true, wantStatus: 413, wantCode: -32000, wantID: ""},
 	{name: "unsupported protocol version", header: map[string]string{"MCP-Protocol-Version": "1999-01-01"}, body: ping, wantStatus: 400, wantCode: -32000, wantID: "7"},
-	{name: "foreign Origin", header: map[string]string{"Origin": "http://evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: "null"},
-	{name: "foreign Host", header: map[string]string{"Host": "evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: "null"},
+	{name: "foreign Origin", header: map[string]string{"Origin": "http://evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: ""},
+	{name: "foreign Host", header: map[string]string{"Host": "evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: ""},
 	{name: "tool execution failure is a result", body: `{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"demo__fail","arguments":{}}}`, wantStatus: 200},
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,23 +17,6 @@ import (
 	"switchboard.dev/pkg/redisx"
 	"switchboard.dev/pkg/suite"
 )
-
-// strictKnownBugs makes knownBug fail the test: set E2E_STRICT=1 to see
-// whether the known bugs are fixed.
-var strictKnownBugs = os.Getenv("E2E_STRICT") != ""
-
-// knownBug reports a known, reported service bug: logged, so that it does
-// not turn every run red while it waits for its fix, or failed under
-// E2E_STRICT. Once fixed, the check that calls it becomes a plain
-// failure again.
-func knownBug(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if strictKnownBugs {
-		t.Errorf("known bug: "+format, args...)
-		return
-	}
-	t.Logf("KNOWN BUG (reported; fails under E2E_STRICT=1): "+format, args...)
-}
 
 // featureSuite runs two gateway replicas in front of the demo provider
 // (prefix demo) and the conformance provider (no prefix). The gateways

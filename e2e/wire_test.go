@@ -34,7 +34,6 @@ type wire struct {
 	log       []*exchange
 	methods   map[string]string // session id + " " + request id -> method
 	failures  []string
-	known     []string // failures that knownNullID matches
 	validated int
 	closed    bool
 }
@@ -132,9 +131,6 @@ func (w *wire) report(t *testing.T) {
 	w.base.CloseIdleConnections()
 	for _, f := range w.failures {
 		t.Error(f)
-	}
-	for _, k := range w.known {
-		knownBug(t, "error id null:\n%s", k)
 	}
 	if len(w.failures) > 0 {
 		t.Logf("%d messages validated, %d failed", w.validated, len(w.failures))
@@ -365,22 +361,7 @@ func (w *wire) check(x *exchange, data []byte) {
 	}
 	msg := fmt.Sprintf("%s %s (session %q) got an invalid %s:\n  message: %s\n  error: %v",
 		x.Method, x.Host, x.SessionID, what, data, err)
-	if knownNullID(x, what, data) {
-		w.known = append(w.known, msg)
-		return
-	}
 	w.failures = append(w.failures, msg)
-}
-
-// knownNullID matches a known deviation of the gateway (see knownBug): an
-// error answering a request that carried no JSON-RPC id (a GET, a DELETE,
-// an unparseable POST) has "id": null, which JSON-RPC 2.0 asks for but
-// the MCP 2025-11-25 schema refuses (JSONRPCErrorResponse.id may be
-// left out, not null). Errors for requests that had an id stay failures.
-func knownNullID(x *exchange, what string, data []byte) bool {
-	var m struct{ ID json.RawMessage }
-	json.Unmarshal(data, &m)
-	return what == "JSONRPCErrorResponse" && string(m.ID) == "null" && len(x.RPC.ID) == 0
 }
 
 func (w *wire) validate(x *exchange, data []byte) (string, error) {

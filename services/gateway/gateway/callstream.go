@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
@@ -55,7 +56,9 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 			body := response(m.ID, resultFromProto(res), nil)
 			return item{event: &sessionv1.Event{MessageJson: string(body), Final: true}}, nil
 		}
-		return item{event: resp.GetEvent(), closeStream: resp.GetCloseStream() != nil}, nil
+		cs := resp.GetCloseStream()
+		return item{event: resp.GetEvent(), closeStream: cs != nil,
+			retry: time.Duration(cs.GetRetryMs()) * time.Millisecond}, nil
 	})
 	err = h.pump(ctx, s, recv, done)
 	if err == nil || ctx.Err() != nil || h.isClosing() {

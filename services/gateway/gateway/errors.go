@@ -82,6 +82,15 @@ func sessionError(err error) *httpError {
 	}
 }
 
+// watchError maps a refused watch: an id naming another session's or an
+// unknown stream is the client's mistake, the rest as for sessions.
+func watchError(err error) *httpError {
+	if status.Code(err) == codes.InvalidArgument {
+		return errBadLastEventID
+	}
+	return sessionError(err)
+}
+
 // methodError maps a failure of a backend call made by an MCP method to a
 // JSON-RPC error. Unknown tools and invalid arguments are the client's
 // mistakes (-32602); the rest is an internal error the client may retry.

@@ -135,14 +135,13 @@ func decodeParams(raw json.RawMessage, v any) error {
 }
 
 // response encodes a JSON-RPC response for id with either a result or an
-// error.
+// error. An error whose request id is unknown (unparseable input, GET and
+// DELETE refusals) carries no id member: MCP's JSONRPCErrorResponse makes
+// it optional and allows only strings and integers when present.
 func response(id json.RawMessage, result any, rerr *rpcError) []byte {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
 	out := struct {
 		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
+		ID      json.RawMessage `json:"id,omitempty"`
 		Result  any             `json:"result,omitempty"`
 		Error   *rpcError       `json:"error,omitempty"`
 	}{JSONRPC: "2.0", ID: id}
@@ -156,7 +155,7 @@ func response(id json.RawMessage, result any, rerr *rpcError) []byte {
 		// Results are built from validated JSON; failing here is a bug.
 		b, _ = json.Marshal(struct {
 			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
+			ID      json.RawMessage `json:"id,omitempty"`
 			Error   *rpcError       `json:"error"`
 		}{"2.0", id, newRPCError(codeInternalError, "internal error: encode result")})
 	}

@@ -66,7 +66,7 @@ func TestResponseKeepsIDVerbatim(t *testing.T) {
 		}
 	}
 	got := response(nil, nil, newRPCError(codeParseError, "bad"))
-	if want := `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad"}}`; string(got) != want {
+	if want := `{"jsonrpc":"2.0","error":{"code":-32700,"message":"bad"}}`; string(got) != want {
 		t.Errorf("error response = %s, want %s", got, want)
 	}
 }

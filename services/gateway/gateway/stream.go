@@ -56,8 +56,15 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, sess *sessionv1.
 	events, err := h.sessions.WatchEvents(ctx, &sessionv1.WatchEventsRequest{
 		SessionId: sess.GetId(), Stream: stream, AfterEventId: after,
 	})
+	if err == nil {
+		// The session service sends headers once the watch is live, so
+		// that nothing appended after the client sees 200 is missed; a
+		// watch refused (session gone, bad Last-Event-ID) fails here,
+		// before any status is sent.
+		_, err = events.Header()
+	}
 	if err != nil {
-		h.refuse(w, r, sessionError(err), nil)
+		h.refuse(w, r, watchError(err), nil)
 		return
 	}
 	s, err := startSSE(w)
@@ -80,6 +87,9 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, sess *sessionv1.
 type item struct {
 	event       *sessionv1.Event
 	closeStream bool
+	// retry is the reconnection delay to suggest when closing; zero means
+	// the gateway's -sse-retry.
+	retry time.Duration
 }
 
 // relay turns a blocking receive function into a channel, so that the
@@ -114,7 +124,11 @@ func (h *Handler) pump(ctx context.Context, s *sseWriter, recv <-chan item, done
 		select {
 		case it := <-recv:
 			if it.closeStream {
-				return s.retry(retryField(h.cfg.SSERetry))
+				retry := it.retry
+				if retry <= 0 {
+					retry = h.cfg.SSERetry
+				}
+				return s.retry(retryField(retry))
 			}
 			ev := it.event
 			if ev.GetMessageJson() != "" {
