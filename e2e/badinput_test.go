@@ -28,6 +28,7 @@ type badInput struct {
 	name    string
 	method  string            // default POST
 	header  map[string]string // overrides; "" deletes the header
+	added   map[string]string // added after the overrides (a second value)
 	session sessionMode
 	body    string
 	// chunked sends the body without Content-Length, so the size limit
@@ -80,6 +81,8 @@ var badInputs = []badInput{
 	{name: "chunked body over the limit", body: oversized(), chunked: true, wantStatus: 413, wantCode: -32000, wantID: ""},
 	{name: "unsupported protocol version", header: map[string]string{"MCP-Protocol-Version": "1999-01-01"}, body: ping, wantStatus: 400, wantCode: -32000, wantID: "7"},
 	{name: "foreign Origin", header: map[string]string{"Origin": "http://evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: ""},
+	{name: "second Origin", header: map[string]string{"Origin": "http://localhost"}, added: map[string]string{"Origin": "http://evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: ""},
+	{name: "invalid UTF-8", body: "{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}", wantStatus: 400, wantCode: -32700, wantID: ""},
 	{name: "foreign Host", header: map[string]string{"Host": "evil.example"}, body: ping, wantStatus: 403, wantCode: -32000, wantID: ""},
 	{name: "tool execution failure is a result", body: `{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"demo__fail","arguments":{}}}`, wantStatus: 200},
 }
@@ -147,6 +150,9 @@ func sendBad(t *testing.T, url string, tt badInput, session string) *http.Respon
 		default:
 			req.Header.Set(k, v)
 		}
+	}
+	for k, v := range tt.added {
+		req.Header.Add(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -30,11 +30,20 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 	req.Stream = newStreamName()
 	req.RequestIdJson = string(m.ID)
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	calls, err := h.registry.CallTool(ctx, req)
+	// The RPC is detached from the client until the registry confirms
+	// that the call runs (its headers): a client that leaves right after
+	// the priming event must not cancel a call before it starts, or its
+	// stream would have nothing to resume.
+	rpcCtx, cancelRPC := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancelRPC()
+	calls, err := h.registry.CallTool(rpcCtx, req)
+	if err == nil {
+		_, err = calls.Header()
+	}
 	if err != nil {
-		replier{w: w, json: wantJSON}.reply(m.ID, nil, err)
+		// Refused before it ran (unknown tool, bad arguments): a plain
+		// answer, no stream.
+		replier{w: w, json: wantJSON}.write(h.callFailure(sess, req, m.ID, err))
 		return
 	}
 	s, err := startSSE(w)
@@ -44,6 +53,7 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 	if s.prime(primingID(req.Stream), retryField(h.cfg.SSERetry)) != nil {
 		return
 	}
+	ctx := r.Context()
 	go h.keepSession(ctx, sess)
 	recv, done := relay(ctx, func() (item, error) {
 		resp, err := calls.Recv()
@@ -64,10 +74,26 @@ func (h *Handler) streamCall(w http.ResponseWriter, r *http.Request, sess *sessi
 	if err == nil || ctx.Err() != nil || h.isClosing() {
 		return
 	}
-	// The registry refused the call before it started (unknown tool, bad
-	// arguments) or lost it; either way nothing more will be logged for
-	// this stream, so the answer goes here, without an event id.
-	s.event("", h.callFailure(sess, req, m.ID, err))
+	h.lostCall(s, sess, req, m.ID, err)
+}
+
+// lostCall answers a call whose relay broke before its response: the
+// registry running it is gone, so nothing more will be logged for the
+// stream. The failure is logged as the stream's final event, so that a
+// client resuming the stream elsewhere gets it too instead of waiting.
+func (h *Handler) lostCall(s *sseWriter, sess *sessionv1.Session, req *registryv1.CallToolRequest,
+	id json.RawMessage, err error) {
+	body := h.callFailure(sess, req, id, err)
+	// Detached: the answer is worth logging even if the client just left.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev, aerr := h.sessions.AppendEvent(ctx, &sessionv1.AppendEventRequest{
+		SessionId: sess.GetId(), Stream: req.GetStream(), MessageJson: string(body), Final: true,
+	})
+	if aerr != nil {
+		h.log.Warn("log lost call", "session_id", sess.GetId(), "err", aerr)
+	}
+	s.event(ev.GetEventId(), body)
 }
 
 // callFailure renders a failed streamed call as its JSON-RPC response.

@@ -62,7 +62,7 @@ func errMethodNotAllowed() *httpError {
 
 func errBadProtocolVersion(v string) *httpError {
 	return newHTTPError(http.StatusBadRequest, codeTransport,
-		"bad request: unsupported MCP-Protocol-Version "+quote(v)+
+		"bad request: unsupported MCP-Protocol-Version "+quote(clip(v))+
 			"; supported: "+joinVersions())
 }
 

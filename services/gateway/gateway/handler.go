@@ -68,7 +68,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // checkPeer applies the DNS-rebinding defences to every request.
 func (h *Handler) checkPeer(r *http.Request) *httpError {
-	if !originAllowed(r.Header.Get("Origin"), h.cfg.AllowedOrigins) {
+	// More than one Origin is no browser's doing; judging only the first
+	// would let a second one through unchecked.
+	if origins := r.Header.Values("Origin"); len(origins) > 1 ||
+		!originAllowed(r.Header.Get("Origin"), h.cfg.AllowedOrigins) {
 		return errForbiddenOrigin
 	}
 	if !hostAllowed(r.Host, h.cfg.AllowedHosts) {
@@ -80,13 +83,23 @@ func (h *Handler) checkPeer(r *http.Request) *httpError {
 // refuse answers a request with an HTTP error and logs why.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *httpError, id json.RawMessage) {
 	h.log.Info("request refused", "method", r.Method, "status", e.status,
-		"reason", e.rpc.Message, "session_id", r.Header.Get(headerSessionID))
+		"reason", e.rpc.Message, "session_id", clip(r.Header.Get(headerSessionID)))
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	w.Write(response(id, nil, e.rpc))
+}
+
+// clip bounds a client-supplied value before it is logged or echoed, so
+// that a megabyte of header cannot become a megabyte of log.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
 
 // checkVersion validates the MCP-Protocol-Version header of a request that

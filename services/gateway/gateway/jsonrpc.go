@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // JSON-RPC 2.0 error codes used by MCP.
@@ -60,6 +61,12 @@ func parseMessage(body []byte) (*message, error) {
 	body = bytes.TrimSpace(body)
 	if !json.Valid(body) {
 		return nil, newRPCError(codeParseError, "parse error: body is not valid JSON")
+	}
+	// encoding/json would replace invalid bytes in strings silently, so an
+	// id could come back changed and arguments would fail later, deep in
+	// gRPC; JSON text must be UTF-8 (RFC 8259, section 8.1).
+	if !utf8.Valid(body) {
+		return nil, newRPCError(codeParseError, "parse error: body is not valid UTF-8")
 	}
 	// Known shortcoming: 2025-03-26 allowed JSON-RPC batches; the gateway
 	// refuses them for every revision (later revisions dropped batching).

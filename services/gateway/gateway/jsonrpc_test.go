@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +86,27 @@ func TestDecodeParams(t *testing.T) {
 	}
 	if string(p.Arguments) != `{"n":12345678901234567890}` {
 		t.Errorf("arguments = %s, want them verbatim", p.Arguments)
+	}
+}
+
+func TestParseMessageRefusesInvalidUTF8(t *testing.T) {
+	for _, body := range []string{
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"ping\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"\xc3\"}}",
+	} {
+		_, err := parseMessage([]byte(body))
+		var re *rpcError
+		if !errors.As(err, &re) || re.Code != codeParseError {
+			t.Errorf("parseMessage(%q) = %v, want a parse error", body, err)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	if got := clip(strings.Repeat("x", 1000)); len(got) != 67 {
+		t.Errorf("clip kept %d bytes, want 64 and an ellipsis", len(got))
+	}
+	if got := clip("short"); got != "short" {
+		t.Errorf("clip(short) = %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
@@ -56,6 +57,10 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 	r := &streamedCall{s: s, c: c, req: req, tool: tool, addr: addr, out: newRelay(),
 		pending: make(map[int64]string)}
 	go r.detach(callCtx, cancel, client, release)
+	// Headers tell the caller that the call now exists and will be logged
+	// to the end, so that the gateway offers the client a resumable stream
+	// only for a call that runs. A caller already gone changes nothing.
+	grpc.SendHeader(ctx, metadata.MD{})
 	return r.out.serve(ctx, send)
 }
 
