@@ -31,6 +31,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"switchboard.dev/pkg/httpguard"
 )
 
 // Options configures Run. Zero values mean the documented defaults.
@@ -49,6 +51,11 @@ type Options struct {
 	// in-flight HTTP requests, so a mux dialled with it keeps working while
 	// they finish.
 	HTTP func(ctx context.Context, grpcAddr string) (http.Handler, error)
+	// Admin marks the HTTP port as an administrative API (REST over gRPC)
+	// that no web page may use: it is wrapped in httpguard.Admin, which
+	// refuses requests from browsers and, on a loopback address, foreign
+	// Host names.
+	Admin bool
 	// OnShutdown runs when the servers stop accepting, before in-flight
 	// requests are drained. Long-lived streams should end themselves here.
 	OnShutdown func()
@@ -126,6 +133,9 @@ func listenHTTP(ctx context.Context, opts Options, grpcAddr string) (*http.Serve
 	h, err := opts.HTTP(ctx, grpcAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build http handler: %w", err)
+	}
+	if opts.Admin {
+		h = httpguard.Admin(h, httpguard.LoopbackHosts(opts.HTTPAddr))
 	}
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", opts.HTTPAddr)

@@ -108,3 +108,31 @@ func TestRunListenError(t *testing.T) {
 		t.Errorf("Run with a bad address = %v, want a listen error", err)
 	}
 }
+
+// TestRunAdminGuard checks that an admin HTTP port refuses web pages.
+func TestRunAdminGuard(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	addrs := make(chan string, 1)
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	go Run(ctx, logging.Discard(), Options{
+		Name: "test", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Admin: true,
+		HTTP:  func(context.Context, string) (http.Handler, error) { return ok, nil },
+		Ready: func(_, h string) { addrs <- h },
+	})
+	url := "http://" + <-addrs + "/v1/providers"
+	for origin, want := range map[string]int{"": 200, "http://evil.example": 403} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Origin %q: status %d, want %d", origin, resp.StatusCode, want)
+		}
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"switchboard.dev/pkg/config"
+	"switchboard.dev/pkg/httpguard"
 )
 
 // Config holds every setting of the gateway.
@@ -110,20 +110,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("allowed-origins: %q is not scheme://host[:port]", o))
 		}
 	}
-	if len(c.AllowedHosts) == 0 && isLoopbackAddr(c.HTTPAddr) {
-		c.AllowedHosts = []string{"localhost", "127.0.0.1", "::1"}
+	if len(c.AllowedHosts) == 0 {
+		c.AllowedHosts = httpguard.LoopbackHosts(c.HTTPAddr)
 	}
 	return errors.Join(errs...)
-}
-
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"switchboard.dev/pkg/httpguard"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
@@ -71,10 +72,10 @@ func (h *Handler) checkPeer(r *http.Request) *httpError {
 	// More than one Origin is no browser's doing; judging only the first
 	// would let a second one through unchecked.
 	if origins := r.Header.Values("Origin"); len(origins) > 1 ||
-		!originAllowed(r.Header.Get("Origin"), h.cfg.AllowedOrigins) {
+		!httpguard.OriginAllowed(r.Header.Get("Origin"), h.cfg.AllowedOrigins) {
 		return errForbiddenOrigin
 	}
-	if !hostAllowed(r.Host, h.cfg.AllowedHosts) {
+	if !httpguard.HostAllowed(r.Host, h.cfg.AllowedHosts) {
 		return errForbiddenHost
 	}
 	return nil

@@ -37,53 +37,6 @@ func TestAccepts(t *testing.T) {
 	}
 }
 
-func TestOriginAllowed(t *testing.T) {
-	tests := []struct {
-		origin  string
-		allowed []string
-		want    bool
-	}{
-		{"", nil, true},
-		{"http://localhost:6274", nil, true},
-		{"http://127.0.0.1", nil, true},
-		{"https://[::1]:8443", nil, true},
-		{"http://evil.example", nil, false},
-		{"http://localhost.evil.example", nil, false},
-		{"null", nil, false},
-		{"https://app.example", []string{"https://app.example"}, true},
-		{"https://APP.example", []string{"https://app.example"}, true},
-		{"http://localhost:1", []string{"https://app.example"}, false},
-		{"http://anything", []string{"*"}, true},
-	}
-	for _, tt := range tests {
-		if got := originAllowed(tt.origin, tt.allowed); got != tt.want {
-			t.Errorf("originAllowed(%q, %q) = %v, want %v", tt.origin, tt.allowed, got, tt.want)
-		}
-	}
-}
-
-func TestHostAllowed(t *testing.T) {
-	loop := []string{"localhost", "127.0.0.1", "::1"}
-	tests := []struct {
-		host    string
-		allowed []string
-		want    bool
-	}{
-		{"localhost:8080", loop, true},
-		{"127.0.0.1:8080", loop, true},
-		{"[::1]:8080", loop, true},
-		{"127.0.0.1", loop, true},
-		{"evil.example:8080", loop, false},
-		{"evil.example", nil, true},
-		{"mcp.example", []string{"*"}, true},
-	}
-	for _, tt := range tests {
-		if got := hostAllowed(tt.host, tt.allowed); got != tt.want {
-			t.Errorf("hostAllowed(%q) = %v, want %v", tt.host, got, tt.want)
-		}
-	}
-}
-
 func TestIsJSONContent(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"application/json":                true,

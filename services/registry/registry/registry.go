@@ -93,6 +93,7 @@ func Run(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, cfg C
 		HTTP: func(_ context.Context, grpcAddr string) (http.Handler, error) {
 			return httpHandler(gwCtx, rdb, grpcAddr)
 		},
+		Admin:           true,
 		OnShutdown:      func() { srv.Shutdown(shutdownGrace(cfg.ShutdownTimeout)) },
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,

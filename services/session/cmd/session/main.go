@@ -80,6 +80,7 @@ func run(ctx context.Context, log *slog.Logger, cfg session.Config) error {
 		HTTP: func(_ context.Context, grpcAddr string) (http.Handler, error) {
 			return session.NewHTTPHandler(gwCtx, grpcAddr)
 		},
+		Admin: true,
 		// Watches end themselves so that their callers move elsewhere
 		// instead of holding up the drain.
 		OnShutdown:      srv.Close,

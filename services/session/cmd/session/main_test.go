@@ -246,6 +246,7 @@ func postSession(t *testing.T, baseURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /v1/sessions: %v", err)
