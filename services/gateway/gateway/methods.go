@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
@@ -120,7 +123,15 @@ func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
 	})
 	if err != nil {
 		h.log.Error("create session", "err", err)
-		out.reply(m.ID, nil, err)
+		// Like every request that finds the session store unreachable:
+		// 503, so that clients and load balancers retry elsewhere.
+		if status.Code(err) == codes.InvalidArgument {
+			out.reply(m.ID, nil, err)
+			return
+		}
+		out.w.Header().Set("Content-Type", "application/json")
+		out.w.WriteHeader(errBackend.status)
+		out.w.Write(response(m.ID, nil, errBackend.rpc))
 		return
 	}
 	id := resp.GetSession().GetId()
