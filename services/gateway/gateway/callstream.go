@@ -91,7 +91,7 @@ func (h *Handler) lostCall(s *sseWriter, sess *sessionv1.Session, req *registryv
 		SessionId: sess.GetId(), Stream: req.GetStream(), MessageJson: string(body), Final: true,
 	})
 	if aerr != nil {
-		h.log.Warn("log lost call", "session_id", sess.GetId(), "err", aerr)
+		h.log.Warn("log lost call", sessionAttr(sess.GetId()), "err", aerr)
 	}
 	s.event(ev.GetEventId(), body)
 }
@@ -102,7 +102,7 @@ func (h *Handler) callFailure(sess *sessionv1.Session, req *registryv1.CallToolR
 		return response(id, nil, rerr)
 	}
 	if msg, ok := toolFailure(err, sess.GetProtocolVersion()); ok {
-		h.log.Warn("tool call failed", "session_id", sess.GetId(), "tool", req.GetName(), "err", err)
+		h.log.Warn("tool call failed", sessionAttr(sess.GetId()), "tool", req.GetName(), "err", err)
 		return response(id, errorResult(msg), nil)
 	}
 	return response(id, nil, methodError(err))

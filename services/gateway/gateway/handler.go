@@ -84,13 +84,24 @@ func (h *Handler) checkPeer(r *http.Request) *httpError {
 // refuse answers a request with an HTTP error and logs why.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *httpError, id json.RawMessage) {
 	h.log.Info("request refused", "method", r.Method, "status", e.status,
-		"reason", e.rpc.Message, "session_id", clip(r.Header.Get(headerSessionID)))
+		"reason", e.rpc.Message, sessionAttr(r.Header.Get(headerSessionID)))
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	w.Write(response(id, nil, e.rpc))
+}
+
+// sessionAttr logs a session by a short prefix of its id: the id is the
+// session's only credential, and logs are often read more widely than the
+// sessions they describe. Eight characters are enough to tell sessions
+// apart in a log and to find one in Redis by prefix.
+func sessionAttr(id string) slog.Attr {
+	if len(id) > 8 {
+		id = id[:8] + "..."
+	}
+	return slog.String("session", id)
 }
 
 // clip bounds a client-supplied value before it is logged or echoed, so
@@ -129,7 +140,7 @@ func (h *Handler) renew(ctx context.Context, id string) (*sessionv1.Session, *ht
 	if err != nil {
 		herr := sessionError(err)
 		if herr == errBackend {
-			h.log.Error("renew session", "session_id", id, "err", err)
+			h.log.Error("renew session", sessionAttr(id), "err", err)
 		}
 		return nil, herr
 	}
@@ -319,6 +330,6 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, sessionError(err), nil)
 		return
 	}
-	h.log.Info("session deleted", "session_id", id)
+	h.log.Info("session deleted", sessionAttr(id))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -90,3 +90,13 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionAttrHidesTheID(t *testing.T) {
+	id := "Z8SMoGWGqtZiRfrglJ9VLwona5vnzLZ7"
+	if got := sessionAttr(id).Value.String(); got != "Z8SMoGWG..." {
+		t.Errorf("sessionAttr logs %q, want only a prefix", got)
+	}
+	if got := sessionAttr("short").Value.String(); got != "short" {
+		t.Errorf("sessionAttr(short) = %q", got)
+	}
+}

@@ -90,7 +90,7 @@ func (l *Legacy) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := resp.GetSession()
-	h.log.Info("session created", "session_id", sess.GetId(), "transport", "sse")
+	h.log.Info("session created", sessionAttr(sess.GetId()), "transport", "sse")
 	l.stream(w, r, sess)
 }
 
@@ -123,7 +123,7 @@ func (l *Legacy) stream(w http.ResponseWriter, r *http.Request, sess *sessionv1.
 		return item{event: &sessionv1.Event{MessageJson: resp.GetEvent().GetMessageJson()}}, err
 	})
 	err = h.pump(ctx, s, recv, done)
-	h.log.Debug("sse stream closed", "session_id", sess.GetId(), "reason", err)
+	h.log.Debug("sse stream closed", sessionAttr(sess.GetId()), "reason", err)
 }
 
 // post accepts one message for a session. It answers 202 at once and
@@ -185,7 +185,7 @@ func (l *Legacy) handle(sess *sessionv1.Session, msg *message, body []byte) {
 		SessionId: sess.GetId(), Stream: standaloneStream, MessageJson: string(answer),
 	})
 	if err != nil {
-		l.h.log.Warn("append answer", "session_id", sess.GetId(), "err", err)
+		l.h.log.Warn("append answer", sessionAttr(sess.GetId()), "err", err)
 	}
 }
 
@@ -203,10 +203,10 @@ func (l *Legacy) initialize(ctx context.Context, sess *sessionv1.Session, m *mes
 		ClientInfoJson: &info, ClientCapabilitiesJson: &caps,
 	})
 	if err != nil {
-		l.h.log.Error("initialize session", "session_id", sess.GetId(), "err", err)
+		l.h.log.Error("initialize session", sessionAttr(sess.GetId()), "err", err)
 		return answer(m.ID, nil, err)
 	}
-	l.h.log.Info("session initialized", "session_id", sess.GetId(), "protocol_version", version)
+	l.h.log.Info("session initialized", sessionAttr(sess.GetId()), "protocol_version", version)
 	return answer(m.ID, initialized(version), nil)
 }
 

@@ -58,7 +58,7 @@ func (h *Handler) notify(ctx context.Context, s *sessionv1.Session, m *message) 
 			Id: s.GetId(), Initialized: &initialized,
 		})
 		if err != nil {
-			h.log.Warn("mark session initialized", "session_id", s.GetId(), "err", err)
+			h.log.Warn("mark session initialized", sessionAttr(s.GetId()), "err", err)
 		}
 	case "notifications/cancelled":
 		var p struct {
@@ -72,7 +72,7 @@ func (h *Handler) notify(ctx context.Context, s *sessionv1.Session, m *message) 
 			SessionId: s.GetId(), RequestIdJson: string(p.RequestID), Reason: p.Reason,
 		})
 		if err != nil {
-			h.log.Warn("cancel call", "session_id", s.GetId(), "err", err)
+			h.log.Warn("cancel call", sessionAttr(s.GetId()), "err", err)
 		}
 	}
 }
@@ -84,7 +84,7 @@ func (h *Handler) deliver(ctx context.Context, s *sessionv1.Session, body []byte
 		SessionId: s.GetId(), MessageJson: string(body),
 	})
 	if err != nil {
-		h.log.Warn("deliver response", "session_id", s.GetId(), "err", err)
+		h.log.Warn("deliver response", sessionAttr(s.GetId()), "err", err)
 	}
 }
 
@@ -135,7 +135,7 @@ func (h *Handler) initialize(ctx context.Context, out replier, m *message) {
 		return
 	}
 	id := resp.GetSession().GetId()
-	h.log.Info("session created", "session_id", id, "protocol_version", version)
+	h.log.Info("session created", sessionAttr(id), "protocol_version", version)
 	out.sessionID = id
 	out.reply(m.ID, initialized(version), nil)
 }
@@ -316,7 +316,7 @@ func (h *Handler) callTool(ctx context.Context, s *sessionv1.Session, params jso
 			return nil, rerr
 		}
 		if msg, ok := toolFailure(err, s.GetProtocolVersion()); ok {
-			h.log.Warn("tool call failed", "session_id", s.GetId(), "tool", req.GetName(), "err", err)
+			h.log.Warn("tool call failed", sessionAttr(s.GetId()), "tool", req.GetName(), "err", err)
 			return errorResult(msg), nil
 		}
 		return nil, err

@@ -71,14 +71,14 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, sess *sessionv1.
 	if err != nil {
 		return
 	}
-	h.log.Debug("stream opened", "session_id", sess.GetId(), "stream", stream, "after", after)
+	h.log.Debug("stream opened", sessionAttr(sess.GetId()), "stream", stream, "after", after)
 	go h.keepSession(ctx, sess)
 	recv, done := relay(ctx, func() (item, error) {
 		resp, err := events.Recv()
 		return item{event: resp.GetEvent()}, err
 	})
 	err = h.pump(ctx, s, recv, done)
-	h.log.Debug("stream closed", "session_id", sess.GetId(), "stream", stream,
+	h.log.Debug("stream closed", sessionAttr(sess.GetId()), "stream", stream,
 		"reason", status.Code(err).String())
 }
 
