@@ -46,14 +46,7 @@ func (s *Server) call(ctx context.Context, req *registryv1.CallToolRequest,
 	if err := validateCall(req); err != nil {
 		return err
 	}
-	tool, addr, err := s.store.Lookup(ctx, req.GetName())
-	if err != nil {
-		return err
-	}
-	if err := checkTaskless(tool); err != nil {
-		return err
-	}
-	client, release, err := s.pool.acquire(addr)
+	tool, addr, client, release, err := s.route(ctx, req.GetName())
 	if err != nil {
 		return err
 	}
@@ -76,6 +69,25 @@ func (s *Server) call(ctx context.Context, req *registryv1.CallToolRequest,
 		return s.providerErr(ctx, tool.GetProvider(), addr, toolWhat(tool), err)
 	}
 	return s.relay(ctx, tool, addr, ps, send)
+}
+
+// route finds the live tool with the exposed name, checks that it may be
+// called without a task, and takes a connection to its provider; release
+// gives the connection back.
+func (s *Server) route(ctx context.Context, name string) (tool *registryv1.CatalogTool,
+	addr string, client providerv1.ProviderServiceClient, release func(), err error) {
+	tool, addr, err = s.store.Lookup(ctx, name)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	if err := checkTaskless(tool); err != nil {
+		return nil, "", nil, nil, err
+	}
+	client, release, err = s.pool.acquire(addr)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	return tool, addr, client, release, nil
 }
 
 // open starts the provider's call stream and sends the call. The send

@@ -33,14 +33,7 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 		return err
 	}
 	key, _ := requestKey(req.GetRequestIdJson())
-	tool, addr, err := s.store.Lookup(ctx, req.GetName())
-	if err != nil {
-		return err
-	}
-	if err := checkTaskless(tool); err != nil {
-		return err
-	}
-	client, release, err := s.pool.acquire(addr)
+	tool, addr, client, release, err := s.route(ctx, req.GetName())
 	if err != nil {
 		return err
 	}
