@@ -107,7 +107,8 @@ func requireURI(params json.RawMessage) (uriParams, error) {
 }
 
 // codeResourceNotFound is the code the session-based revisions give an
-// unknown resource (2025-11-25, Resources, Error Handling).
+// unknown resource (2025-11-25, Resources, Error Handling); the stateless
+// generation uses invalid params instead (2026-07-28, Error Codes).
 const codeResourceNotFound = -32002
 
 func (h *Handler) readResource(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
@@ -119,7 +120,11 @@ func (h *Handler) readResource(ctx context.Context, s *sessionv1.Session, params
 		Uri: *p.URI, MetaJson: string(p.Meta), SessionId: s.GetId(),
 	})
 	if status.Code(err) == codes.NotFound {
-		e := newRPCError(codeResourceNotFound, "resource not found: "+quote(*p.URI))
+		code := codeResourceNotFound
+		if statelessVersion(s.GetProtocolVersion()) {
+			code = codeInvalidParams
+		}
+		e := newRPCError(code, "resource not found: "+quote(*p.URI))
 		e.Data, _ = json.Marshal(map[string]string{"uri": *p.URI})
 		return nil, e
 	}

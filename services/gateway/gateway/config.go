@@ -45,6 +45,11 @@ type Config struct {
 	// connection and this replica. Off, calls are answered with JSON when
 	// the client accepts it, which is cheaper. Default true.
 	StreamToolCalls bool
+	// RequestStateKey signs the requestState of input_required results
+	// (2026-07-28). Every replica needs the same key. Empty still refuses
+	// altered states, but lets a client re-sign a state of its own call.
+	// Default empty.
+	RequestStateKey string
 	// ShutdownTimeout bounds the wait for in-flight requests. Default 10s.
 	ShutdownTimeout time.Duration
 	// DrainDelay is how long health reports NOT_SERVING before listeners
@@ -71,6 +76,8 @@ func (c *Config) Load(l *config.Loader) {
 	l.Duration(&c.SSERetry, "sse-retry", time.Second, "reconnection delay suggested to SSE clients")
 	l.Bool(&c.StreamToolCalls, "stream-tool-calls", true,
 		"answer tools/call with a resumable SSE stream when the client accepts one")
+	l.String(&c.RequestStateKey, "request-state-key", "",
+		"secret that signs requestState of input_required results (same on every replica)")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests")
 	l.Duration(&c.DrainDelay, "drain-delay", 0, "time reported NOT_SERVING before listeners close")
 	l.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -135,4 +136,24 @@ func toolFailure(err error, version string) (string, bool) {
 		return "tool call failed: " + st.Message(), true
 	}
 	return "", false
+}
+
+// reasonHeaderMismatch is the ErrorInfo reason with which the registry
+// marks a stateless call whose Mcp-Param headers contradict its
+// arguments.
+const reasonHeaderMismatch = "HEADER_MISMATCH"
+
+// asHeaderMismatch returns the HeaderMismatch error (2026-07-28) that a
+// backend failure stands for, or nil.
+func asHeaderMismatch(err error) *rpcError {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reasonHeaderMismatch {
+			return newRPCError(codeHeaderMismatch, st.Message())
+		}
+	}
+	return nil
 }

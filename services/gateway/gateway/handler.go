@@ -185,6 +185,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, fromRPC(err.(*rpcError)), id)
 		return
 	}
+	if isStateless(r, msg) {
+		h.postStateless(w, r, msg, wantJSON, wantSSE) // modern.go
+		return
+	}
 	out := replier{w: w, json: wantJSON}
 	if msg.kind == kindRequest && *msg.Method == "initialize" {
 		h.initialize(r.Context(), out, msg)

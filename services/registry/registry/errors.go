@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -32,7 +33,15 @@ var (
 	// ErrSessions marks a session service that failed or cannot be
 	// reached.
 	ErrSessions = errors.New("session service failure")
+	// ErrHeaderMismatch marks a stateless call whose Mcp-Param headers do
+	// not match its arguments (2026-07-28, HeaderMismatch).
+	ErrHeaderMismatch = errors.New("header mismatch")
 )
+
+// ReasonHeaderMismatch is the ErrorInfo reason that tells the gateway an
+// InvalidArgument status is a HeaderMismatch, which has an MCP error code
+// and HTTP status of its own.
+const ReasonHeaderMismatch = "HEADER_MISMATCH"
 
 // kindError carries a client-facing message and the sentinel that
 // classifies it, without the sentinel's text leaking into the message.
@@ -64,6 +73,14 @@ func (s *Server) toStatus(method string, err error) error {
 	}
 	code := codes.Internal
 	switch {
+	case errors.Is(err, ErrHeaderMismatch):
+		st := status.New(codes.InvalidArgument, err.Error())
+		if d, derr := st.WithDetails(&errdetails.ErrorInfo{
+			Reason: ReasonHeaderMismatch, Domain: "switchboard.dev",
+		}); derr == nil {
+			st = d
+		}
+		return st.Err()
 	case errors.Is(err, ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):

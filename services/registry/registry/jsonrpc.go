@@ -154,6 +154,9 @@ var logLevels = map[string]int{
 // session's minimum level. Without a minimum, or with a level the
 // registry does not know on either side, the message passes.
 func logPasses(minLevel, params string) bool {
+	if minLevel == logLevelNone {
+		return false
+	}
 	floor, ok := logLevels[minLevel]
 	if !ok {
 		return true
@@ -246,4 +249,31 @@ func setMember(obj, key, value string) (string, error) {
 		sep = ""
 	}
 	return obj[:open] + jsonString(key) + ":" + value + sep + obj[open:], nil
+}
+
+// logLevelNone is the level of a request that asked for no log messages:
+// from 2026-07-28 on, a request without a log level gets none.
+const logLevelNone = "none"
+
+// codeMissingCapability is MissingRequiredClientCapability (2026-07-28).
+const codeMissingCapability = -32021
+
+// statelessRevision tells whether a protocol revision is of the stateless
+// generation (2026-07-28 and later), where a request needing a capability
+// the client lacks fails as a whole.
+func statelessRevision(version string) bool { return version >= "2026-07-28" }
+
+// missingCapabilityResponse answers request id with
+// MissingRequiredClientCapability naming the capability, such as
+// "sampling" or "elicitation.url" (nested as {"elicitation":{"url":{}}}).
+func missingCapabilityResponse(id, missing string) (string, error) {
+	caps := "{}"
+	parts := strings.Split(missing, ".")
+	for i := len(parts) - 1; i >= 0; i-- {
+		caps = "{" + jsonString(parts[i]) + ":" + caps + "}"
+	}
+	e := fmt.Sprintf(`{"code":%d,"message":%s,"data":{"requiredCapabilities":%s}}`,
+		codeMissingCapability, jsonString("the client must declare the "+missing+
+			" capability for this request"), caps)
+	return compactJSON(`{"jsonrpc":"2.0","id":` + id + `,"error":` + e + `}`)
 }

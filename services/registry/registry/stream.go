@@ -37,6 +37,13 @@ func (s *Server) callStreamed(ctx context.Context, req *registryv1.CallToolReque
 	if err != nil {
 		return err
 	}
+	if req.GetCheckParamHeaders() {
+		if err := checkParamHeaders(tool.GetTool().GetInputSchemaJson(), req.GetArgumentsJson(),
+			req.GetParamHeaders()); err != nil {
+			release()
+			return err
+		}
+	}
 
 	// Detached on purpose: the call outlives this RPC, and ends with its
 	// result, the call timeout, CancelCall or shutdown.
@@ -157,7 +164,7 @@ func (r *streamedCall) handle(ctx context.Context, msg *providerv1.CallToolRespo
 	case *providerv1.CallToolResponse_Notification:
 		r.notification(ctx, m.Notification)
 	case *providerv1.CallToolResponse_Request:
-		r.request(ctx, m.Request)
+		return r.request(ctx, m.Request)
 	case *providerv1.CallToolResponse_CloseStream:
 		// Not logged: it concerns only the client's current connection.
 		r.out.send(&registryv1.CallToolResponse{
@@ -265,8 +272,12 @@ func (r *streamedCall) notification(ctx context.Context, n *providerv1.Notificat
 
 // request logs a request to the client under an id that names this
 // instance and call, so that the answer finds its way back from any
-// replica. Requests the client cannot take are refused at once.
-func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest) {
+// replica. Requests the client cannot take are refused at once: to the
+// provider for the session-based revisions, which let a tool carry on
+// without the capability; from 2026-07-28 on, the whole request fails
+// with MissingRequiredClientCapability, as that revision requires. It
+// reports whether that ended the call.
+func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest) bool {
 	refuse := func(msg string) {
 		answerProvider(r.ps, q.GetId(), "", errorObject(codeInternalError, msg))
 	}
@@ -274,25 +285,33 @@ func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest)
 	switch {
 	case q.GetMethod() == "" || (params != "" && !isJSONObject(params)):
 		refuse("malformed request: want a method and an object of params")
-		return
+		return false
 	case r.pending[q.GetId()] != "":
 		refuse(fmt.Sprintf("request id %d is already pending", q.GetId()))
-		return
+		return false
 	}
 	if missing := missingCapability(r.req.GetClientCapabilitiesJson(), q.GetMethod(),
 		params); missing != "" {
+		if statelessRevision(r.req.GetProtocolVersion()) {
+			msg, err := missingCapabilityResponse(r.req.GetRequestIdJson(), missing)
+			if err == nil {
+				r.finish(ctx, msg)
+				return true
+			}
+		}
 		refuse("client does not support " + missing)
-		return
+		return false
 	}
 	id := jsonString(fmt.Sprintf("%s/%s/%s/%d", idPrefix, r.s.instance, r.c.id, q.GetId()))
 	msg, err := rpcRequest(id, q.GetMethod(), params)
 	if err != nil {
 		refuse("malformed request")
-		return
+		return false
 	}
 	r.pending[q.GetId()] = id
 	r.task.asked(ctx, id, msg)
 	r.emit(ctx, msg, false)
+	return false
 }
 
 // deliver passes the client's answers to the provider.

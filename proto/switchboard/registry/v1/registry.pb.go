@@ -725,8 +725,15 @@ type CallToolRequest struct {
 	LogLevel string `protobuf:"bytes,8,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
 	// Protocol revision the client speaks.
 	ProtocolVersion string `protobuf:"bytes,9,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The Mcp-Param-{Name} headers of a stateless request (2026-07-28),
+	// keyed by the lower-cased {Name}, values as sent. Used only when
+	// check_param_headers is set.
+	ParamHeaders map[string]string `protobuf:"bytes,10,rep,name=param_headers,json=paramHeaders,proto3" json:"param_headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Asks the registry to check param_headers against the arguments and the
+	// tool's x-mcp-header annotations before the call runs.
+	CheckParamHeaders bool `protobuf:"varint,11,opt,name=check_param_headers,json=checkParamHeaders,proto3" json:"check_param_headers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CallToolRequest) Reset() {
@@ -820,6 +827,20 @@ func (x *CallToolRequest) GetProtocolVersion() string {
 		return x.ProtocolVersion
 	}
 	return ""
+}
+
+func (x *CallToolRequest) GetParamHeaders() map[string]string {
+	if x != nil {
+		return x.ParamHeaders
+	}
+	return nil
+}
+
+func (x *CallToolRequest) GetCheckParamHeaders() bool {
+	if x != nil {
+		return x.CheckParamHeaders
+	}
+	return false
 }
 
 // CallToolResponse is one message of a routed call.
@@ -2805,7 +2826,7 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\vCatalogTool\x121\n" +
 	"\x04tool\x18\x01 \x01(\v2\x1d.switchboard.provider.v1.ToolR\x04tool\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12,\n" +
-	"\x12provider_tool_name\x18\x03 \x01(\tR\x10providerToolName\"\xca\x02\n" +
+	"\x12provider_tool_name\x18\x03 \x01(\tR\x10providerToolName\"\x9c\x04\n" +
 	"\x0fCallToolRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
@@ -2816,7 +2837,13 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\x06stream\x18\x06 \x01(\tR\x06stream\x128\n" +
 	"\x18client_capabilities_json\x18\a \x01(\tR\x16clientCapabilitiesJson\x12\x1b\n" +
 	"\tlog_level\x18\b \x01(\tR\blogLevel\x12)\n" +
-	"\x10protocol_version\x18\t \x01(\tR\x0fprotocolVersion\"\xde\x01\n" +
+	"\x10protocol_version\x18\t \x01(\tR\x0fprotocolVersion\x12_\n" +
+	"\rparam_headers\x18\n" +
+	" \x03(\v2:.switchboard.registry.v1.CallToolRequest.ParamHeadersEntryR\fparamHeaders\x12.\n" +
+	"\x13check_param_headers\x18\v \x01(\bR\x11checkParamHeaders\x1a?\n" +
+	"\x11ParamHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xde\x01\n" +
 	"\x10CallToolResponse\x12=\n" +
 	"\x06result\x18\x01 \x01(\v2#.switchboard.provider.v1.ToolResultH\x00R\x06result\x125\n" +
 	"\x05event\x18\x02 \x01(\v2\x1d.switchboard.session.v1.EventH\x00R\x05event\x12I\n" +
@@ -2986,7 +3013,7 @@ func file_switchboard_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_switchboard_registry_v1_registry_proto_rawDescData
 }
 
-var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_switchboard_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_switchboard_registry_v1_registry_proto_goTypes = []any{
 	(*Provider)(nil),                      // 0: switchboard.registry.v1.Provider
 	(*RegisterProviderRequest)(nil),       // 1: switchboard.registry.v1.RegisterProviderRequest
@@ -3034,90 +3061,92 @@ var file_switchboard_registry_v1_registry_proto_goTypes = []any{
 	(*ListTasksResponse)(nil),             // 43: switchboard.registry.v1.ListTasksResponse
 	(*CancelTaskRequest)(nil),             // 44: switchboard.registry.v1.CancelTaskRequest
 	(*CancelTaskResponse)(nil),            // 45: switchboard.registry.v1.CancelTaskResponse
-	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
-	(*v1.Tool)(nil),                       // 48: switchboard.provider.v1.Tool
-	(*v1.ToolResult)(nil),                 // 49: switchboard.provider.v1.ToolResult
-	(*v11.Event)(nil),                     // 50: switchboard.session.v1.Event
-	(*v1.CloseStream)(nil),                // 51: switchboard.provider.v1.CloseStream
-	(*v1.Resource)(nil),                   // 52: switchboard.provider.v1.Resource
-	(*v1.ResourceTemplate)(nil),           // 53: switchboard.provider.v1.ResourceTemplate
-	(*v1.Prompt)(nil),                     // 54: switchboard.provider.v1.Prompt
+	nil,                                   // 46: switchboard.registry.v1.CallToolRequest.ParamHeadersEntry
+	(*timestamppb.Timestamp)(nil),         // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 48: google.protobuf.Duration
+	(*v1.Tool)(nil),                       // 49: switchboard.provider.v1.Tool
+	(*v1.ToolResult)(nil),                 // 50: switchboard.provider.v1.ToolResult
+	(*v11.Event)(nil),                     // 51: switchboard.session.v1.Event
+	(*v1.CloseStream)(nil),                // 52: switchboard.provider.v1.CloseStream
+	(*v1.Resource)(nil),                   // 53: switchboard.provider.v1.Resource
+	(*v1.ResourceTemplate)(nil),           // 54: switchboard.provider.v1.ResourceTemplate
+	(*v1.Prompt)(nil),                     // 55: switchboard.provider.v1.Prompt
 }
 var file_switchboard_registry_v1_registry_proto_depIdxs = []int32{
-	46, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
-	47, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
+	47, // 0: switchboard.registry.v1.Provider.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 1: switchboard.registry.v1.RegisterProviderRequest.lease_ttl:type_name -> google.protobuf.Duration
 	0,  // 2: switchboard.registry.v1.RegisterProviderResponse.provider:type_name -> switchboard.registry.v1.Provider
-	47, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
-	46, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 3: switchboard.registry.v1.RegisterProviderResponse.lease_ttl:type_name -> google.protobuf.Duration
+	47, // 4: switchboard.registry.v1.RenewLeaseResponse.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: switchboard.registry.v1.ListProvidersResponse.providers:type_name -> switchboard.registry.v1.Provider
 	11, // 6: switchboard.registry.v1.ListToolsResponse.tools:type_name -> switchboard.registry.v1.CatalogTool
-	48, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
-	49, // 8: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
-	50, // 9: switchboard.registry.v1.CallToolResponse.event:type_name -> switchboard.session.v1.Event
-	51, // 10: switchboard.registry.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
-	52, // 11: switchboard.registry.v1.CatalogResource.resource:type_name -> switchboard.provider.v1.Resource
-	53, // 12: switchboard.registry.v1.CatalogResourceTemplate.template:type_name -> switchboard.provider.v1.ResourceTemplate
-	54, // 13: switchboard.registry.v1.CatalogPrompt.prompt:type_name -> switchboard.provider.v1.Prompt
-	14, // 14: switchboard.registry.v1.ListResourcesResponse.resources:type_name -> switchboard.registry.v1.CatalogResource
-	15, // 15: switchboard.registry.v1.ListResourceTemplatesResponse.resource_templates:type_name -> switchboard.registry.v1.CatalogResourceTemplate
-	16, // 16: switchboard.registry.v1.ListPromptsResponse.prompts:type_name -> switchboard.registry.v1.CatalogPrompt
-	46, // 17: switchboard.registry.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	46, // 18: switchboard.registry.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	47, // 19: switchboard.registry.v1.Task.ttl:type_name -> google.protobuf.Duration
-	47, // 20: switchboard.registry.v1.Task.poll_interval:type_name -> google.protobuf.Duration
-	12, // 21: switchboard.registry.v1.CreateTaskRequest.call:type_name -> switchboard.registry.v1.CallToolRequest
-	47, // 22: switchboard.registry.v1.CreateTaskRequest.ttl:type_name -> google.protobuf.Duration
-	35, // 23: switchboard.registry.v1.CreateTaskResponse.task:type_name -> switchboard.registry.v1.Task
-	35, // 24: switchboard.registry.v1.GetTaskResponse.task:type_name -> switchboard.registry.v1.Task
-	35, // 25: switchboard.registry.v1.GetTaskResultResponse.task:type_name -> switchboard.registry.v1.Task
-	35, // 26: switchboard.registry.v1.ListTasksResponse.tasks:type_name -> switchboard.registry.v1.Task
-	35, // 27: switchboard.registry.v1.CancelTaskResponse.task:type_name -> switchboard.registry.v1.Task
-	1,  // 28: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
-	3,  // 29: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
-	5,  // 30: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
-	7,  // 31: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
-	9,  // 32: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
-	12, // 33: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
-	17, // 34: switchboard.registry.v1.RegistryService.ListResources:input_type -> switchboard.registry.v1.ListResourcesRequest
-	19, // 35: switchboard.registry.v1.RegistryService.ListResourceTemplates:input_type -> switchboard.registry.v1.ListResourceTemplatesRequest
-	21, // 36: switchboard.registry.v1.RegistryService.ListPrompts:input_type -> switchboard.registry.v1.ListPromptsRequest
-	23, // 37: switchboard.registry.v1.RegistryService.ReadResource:input_type -> switchboard.registry.v1.ReadResourceRequest
-	25, // 38: switchboard.registry.v1.RegistryService.GetPrompt:input_type -> switchboard.registry.v1.GetPromptRequest
-	27, // 39: switchboard.registry.v1.RegistryService.Complete:input_type -> switchboard.registry.v1.CompleteRequest
-	29, // 40: switchboard.registry.v1.RegistryService.DeliverResponse:input_type -> switchboard.registry.v1.DeliverResponseRequest
-	31, // 41: switchboard.registry.v1.RegistryService.CancelCall:input_type -> switchboard.registry.v1.CancelCallRequest
-	33, // 42: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:input_type -> switchboard.registry.v1.NotifyResourceUpdatedRequest
-	36, // 43: switchboard.registry.v1.RegistryService.CreateTask:input_type -> switchboard.registry.v1.CreateTaskRequest
-	38, // 44: switchboard.registry.v1.RegistryService.GetTask:input_type -> switchboard.registry.v1.GetTaskRequest
-	40, // 45: switchboard.registry.v1.RegistryService.GetTaskResult:input_type -> switchboard.registry.v1.GetTaskResultRequest
-	42, // 46: switchboard.registry.v1.RegistryService.ListTasks:input_type -> switchboard.registry.v1.ListTasksRequest
-	44, // 47: switchboard.registry.v1.RegistryService.CancelTask:input_type -> switchboard.registry.v1.CancelTaskRequest
-	2,  // 48: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
-	4,  // 49: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
-	6,  // 50: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
-	8,  // 51: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
-	10, // 52: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
-	13, // 53: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
-	18, // 54: switchboard.registry.v1.RegistryService.ListResources:output_type -> switchboard.registry.v1.ListResourcesResponse
-	20, // 55: switchboard.registry.v1.RegistryService.ListResourceTemplates:output_type -> switchboard.registry.v1.ListResourceTemplatesResponse
-	22, // 56: switchboard.registry.v1.RegistryService.ListPrompts:output_type -> switchboard.registry.v1.ListPromptsResponse
-	24, // 57: switchboard.registry.v1.RegistryService.ReadResource:output_type -> switchboard.registry.v1.ReadResourceResponse
-	26, // 58: switchboard.registry.v1.RegistryService.GetPrompt:output_type -> switchboard.registry.v1.GetPromptResponse
-	28, // 59: switchboard.registry.v1.RegistryService.Complete:output_type -> switchboard.registry.v1.CompleteResponse
-	30, // 60: switchboard.registry.v1.RegistryService.DeliverResponse:output_type -> switchboard.registry.v1.DeliverResponseResponse
-	32, // 61: switchboard.registry.v1.RegistryService.CancelCall:output_type -> switchboard.registry.v1.CancelCallResponse
-	34, // 62: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:output_type -> switchboard.registry.v1.NotifyResourceUpdatedResponse
-	37, // 63: switchboard.registry.v1.RegistryService.CreateTask:output_type -> switchboard.registry.v1.CreateTaskResponse
-	39, // 64: switchboard.registry.v1.RegistryService.GetTask:output_type -> switchboard.registry.v1.GetTaskResponse
-	41, // 65: switchboard.registry.v1.RegistryService.GetTaskResult:output_type -> switchboard.registry.v1.GetTaskResultResponse
-	43, // 66: switchboard.registry.v1.RegistryService.ListTasks:output_type -> switchboard.registry.v1.ListTasksResponse
-	45, // 67: switchboard.registry.v1.RegistryService.CancelTask:output_type -> switchboard.registry.v1.CancelTaskResponse
-	48, // [48:68] is the sub-list for method output_type
-	28, // [28:48] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	49, // 7: switchboard.registry.v1.CatalogTool.tool:type_name -> switchboard.provider.v1.Tool
+	46, // 8: switchboard.registry.v1.CallToolRequest.param_headers:type_name -> switchboard.registry.v1.CallToolRequest.ParamHeadersEntry
+	50, // 9: switchboard.registry.v1.CallToolResponse.result:type_name -> switchboard.provider.v1.ToolResult
+	51, // 10: switchboard.registry.v1.CallToolResponse.event:type_name -> switchboard.session.v1.Event
+	52, // 11: switchboard.registry.v1.CallToolResponse.close_stream:type_name -> switchboard.provider.v1.CloseStream
+	53, // 12: switchboard.registry.v1.CatalogResource.resource:type_name -> switchboard.provider.v1.Resource
+	54, // 13: switchboard.registry.v1.CatalogResourceTemplate.template:type_name -> switchboard.provider.v1.ResourceTemplate
+	55, // 14: switchboard.registry.v1.CatalogPrompt.prompt:type_name -> switchboard.provider.v1.Prompt
+	14, // 15: switchboard.registry.v1.ListResourcesResponse.resources:type_name -> switchboard.registry.v1.CatalogResource
+	15, // 16: switchboard.registry.v1.ListResourceTemplatesResponse.resource_templates:type_name -> switchboard.registry.v1.CatalogResourceTemplate
+	16, // 17: switchboard.registry.v1.ListPromptsResponse.prompts:type_name -> switchboard.registry.v1.CatalogPrompt
+	47, // 18: switchboard.registry.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	47, // 19: switchboard.registry.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	48, // 20: switchboard.registry.v1.Task.ttl:type_name -> google.protobuf.Duration
+	48, // 21: switchboard.registry.v1.Task.poll_interval:type_name -> google.protobuf.Duration
+	12, // 22: switchboard.registry.v1.CreateTaskRequest.call:type_name -> switchboard.registry.v1.CallToolRequest
+	48, // 23: switchboard.registry.v1.CreateTaskRequest.ttl:type_name -> google.protobuf.Duration
+	35, // 24: switchboard.registry.v1.CreateTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 25: switchboard.registry.v1.GetTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 26: switchboard.registry.v1.GetTaskResultResponse.task:type_name -> switchboard.registry.v1.Task
+	35, // 27: switchboard.registry.v1.ListTasksResponse.tasks:type_name -> switchboard.registry.v1.Task
+	35, // 28: switchboard.registry.v1.CancelTaskResponse.task:type_name -> switchboard.registry.v1.Task
+	1,  // 29: switchboard.registry.v1.RegistryService.RegisterProvider:input_type -> switchboard.registry.v1.RegisterProviderRequest
+	3,  // 30: switchboard.registry.v1.RegistryService.RenewLease:input_type -> switchboard.registry.v1.RenewLeaseRequest
+	5,  // 31: switchboard.registry.v1.RegistryService.DeregisterProvider:input_type -> switchboard.registry.v1.DeregisterProviderRequest
+	7,  // 32: switchboard.registry.v1.RegistryService.ListProviders:input_type -> switchboard.registry.v1.ListProvidersRequest
+	9,  // 33: switchboard.registry.v1.RegistryService.ListTools:input_type -> switchboard.registry.v1.ListToolsRequest
+	12, // 34: switchboard.registry.v1.RegistryService.CallTool:input_type -> switchboard.registry.v1.CallToolRequest
+	17, // 35: switchboard.registry.v1.RegistryService.ListResources:input_type -> switchboard.registry.v1.ListResourcesRequest
+	19, // 36: switchboard.registry.v1.RegistryService.ListResourceTemplates:input_type -> switchboard.registry.v1.ListResourceTemplatesRequest
+	21, // 37: switchboard.registry.v1.RegistryService.ListPrompts:input_type -> switchboard.registry.v1.ListPromptsRequest
+	23, // 38: switchboard.registry.v1.RegistryService.ReadResource:input_type -> switchboard.registry.v1.ReadResourceRequest
+	25, // 39: switchboard.registry.v1.RegistryService.GetPrompt:input_type -> switchboard.registry.v1.GetPromptRequest
+	27, // 40: switchboard.registry.v1.RegistryService.Complete:input_type -> switchboard.registry.v1.CompleteRequest
+	29, // 41: switchboard.registry.v1.RegistryService.DeliverResponse:input_type -> switchboard.registry.v1.DeliverResponseRequest
+	31, // 42: switchboard.registry.v1.RegistryService.CancelCall:input_type -> switchboard.registry.v1.CancelCallRequest
+	33, // 43: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:input_type -> switchboard.registry.v1.NotifyResourceUpdatedRequest
+	36, // 44: switchboard.registry.v1.RegistryService.CreateTask:input_type -> switchboard.registry.v1.CreateTaskRequest
+	38, // 45: switchboard.registry.v1.RegistryService.GetTask:input_type -> switchboard.registry.v1.GetTaskRequest
+	40, // 46: switchboard.registry.v1.RegistryService.GetTaskResult:input_type -> switchboard.registry.v1.GetTaskResultRequest
+	42, // 47: switchboard.registry.v1.RegistryService.ListTasks:input_type -> switchboard.registry.v1.ListTasksRequest
+	44, // 48: switchboard.registry.v1.RegistryService.CancelTask:input_type -> switchboard.registry.v1.CancelTaskRequest
+	2,  // 49: switchboard.registry.v1.RegistryService.RegisterProvider:output_type -> switchboard.registry.v1.RegisterProviderResponse
+	4,  // 50: switchboard.registry.v1.RegistryService.RenewLease:output_type -> switchboard.registry.v1.RenewLeaseResponse
+	6,  // 51: switchboard.registry.v1.RegistryService.DeregisterProvider:output_type -> switchboard.registry.v1.DeregisterProviderResponse
+	8,  // 52: switchboard.registry.v1.RegistryService.ListProviders:output_type -> switchboard.registry.v1.ListProvidersResponse
+	10, // 53: switchboard.registry.v1.RegistryService.ListTools:output_type -> switchboard.registry.v1.ListToolsResponse
+	13, // 54: switchboard.registry.v1.RegistryService.CallTool:output_type -> switchboard.registry.v1.CallToolResponse
+	18, // 55: switchboard.registry.v1.RegistryService.ListResources:output_type -> switchboard.registry.v1.ListResourcesResponse
+	20, // 56: switchboard.registry.v1.RegistryService.ListResourceTemplates:output_type -> switchboard.registry.v1.ListResourceTemplatesResponse
+	22, // 57: switchboard.registry.v1.RegistryService.ListPrompts:output_type -> switchboard.registry.v1.ListPromptsResponse
+	24, // 58: switchboard.registry.v1.RegistryService.ReadResource:output_type -> switchboard.registry.v1.ReadResourceResponse
+	26, // 59: switchboard.registry.v1.RegistryService.GetPrompt:output_type -> switchboard.registry.v1.GetPromptResponse
+	28, // 60: switchboard.registry.v1.RegistryService.Complete:output_type -> switchboard.registry.v1.CompleteResponse
+	30, // 61: switchboard.registry.v1.RegistryService.DeliverResponse:output_type -> switchboard.registry.v1.DeliverResponseResponse
+	32, // 62: switchboard.registry.v1.RegistryService.CancelCall:output_type -> switchboard.registry.v1.CancelCallResponse
+	34, // 63: switchboard.registry.v1.RegistryService.NotifyResourceUpdated:output_type -> switchboard.registry.v1.NotifyResourceUpdatedResponse
+	37, // 64: switchboard.registry.v1.RegistryService.CreateTask:output_type -> switchboard.registry.v1.CreateTaskResponse
+	39, // 65: switchboard.registry.v1.RegistryService.GetTask:output_type -> switchboard.registry.v1.GetTaskResponse
+	41, // 66: switchboard.registry.v1.RegistryService.GetTaskResult:output_type -> switchboard.registry.v1.GetTaskResultResponse
+	43, // 67: switchboard.registry.v1.RegistryService.ListTasks:output_type -> switchboard.registry.v1.ListTasksResponse
+	45, // 68: switchboard.registry.v1.RegistryService.CancelTask:output_type -> switchboard.registry.v1.CancelTaskResponse
+	49, // [49:69] is the sub-list for method output_type
+	29, // [29:49] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_registry_v1_registry_proto_init() }
@@ -3137,7 +3166,7 @@ func file_switchboard_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_registry_v1_registry_proto_rawDesc), len(file_switchboard_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,457 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
+	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
+)
+
+// A stateless tools/call runs like a streamed one of the session-based
+// revisions: the registry runs it detached and logs every message to an
+// event log. Since the client has no session, the gateway opens a hidden
+// one for the call. When the tool asks the client something (sampling,
+// elicitation, roots), the gateway answers the HTTP request with an
+// input_required result (2026-07-28, Multi Round-Trip Requests) whose
+// requestState names the hidden session and where its log was read up
+// to; the call keeps waiting. The client's retry, on any replica, hands
+// the answers to the waiting call and reads on from there. So a provider,
+// or an upstream server of the session-based generation, asks the client
+// the way it always does, and a stateless client answers the way its
+// revision wants.
+
+// stateCallID is the JSON-RPC id the registry sees for every stateless
+// call: each has a session of its own, and the gateway puts the client's
+// id of the current round on the final response.
+const stateCallID = `"call"`
+
+// inputWindow is how long the gateway waits, after a request to the
+// client, for more requests before answering input_required, so that
+// questions a tool asks at once arrive in one round.
+const inputWindow = 50 * time.Millisecond
+
+// callState is what requestState carries from one round to the next.
+type callState struct {
+	// Session and Stream locate the call's log.
+	Session string `json:"s"`
+	Stream  string `json:"t"`
+	// After is the id of the last log event the client needs no more.
+	After string `json:"a"`
+	// Tool is the tool called; a retry must name the same.
+	Tool string `json:"n"`
+	// Answered lists the requests the client answered in earlier rounds.
+	Answered []string `json:"d,omitempty"`
+}
+
+// statelessCallParams are the members of tools/call this file reads.
+type statelessCallParams struct {
+	Name           *string                    `json:"name"`
+	InputResponses map[string]json.RawMessage `json:"inputResponses"`
+	RequestState   *string                    `json:"requestState"`
+}
+
+// callStateless serves tools/call of the stateless generation.
+func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *message, rm requestMeta, wantSSE bool) {
+	out := &callReply{h: h, w: w, id: m.ID, sse: wantSSE}
+	var p statelessCallParams
+	if err := decodeParams(m.Params, &p); err != nil {
+		out.fail(methodError(err))
+		return
+	}
+	if p.RequestState != nil {
+		h.resumeCall(r.Context(), out, m, p)
+		return
+	}
+	sess := statelessSession(rm)
+	req, err := callRequest(sess, m.Params)
+	if err != nil {
+		out.fail(methodError(err))
+		return
+	}
+	if req.ParamHeaders, err = paramHeaders(r); err != nil {
+		out.fail(methodError(err))
+		return
+	}
+	req.CheckParamHeaders = true
+	created, err := h.sessions.CreateSession(r.Context(), &sessionv1.CreateSessionRequest{
+		ProtocolVersion:        rm.ProtocolVersion,
+		ClientInfoJson:         string(rm.ClientInfo),
+		ClientCapabilitiesJson: string(rm.ClientCapabilities),
+	})
+	if err != nil {
+		h.log.Error("create call session", "err", err)
+		out.unavailable()
+		return
+	}
+	st := callState{Session: created.GetSession().GetId(), Stream: newStreamName(), Tool: req.GetName()}
+	st.After = primingID(st.Stream)
+	req.SessionId, req.Stream, req.RequestIdJson = st.Session, st.Stream, stateCallID
+
+	// Detached until the registry confirms the call runs, as for streamed
+	// calls of the other generation (callstream.go).
+	rpcCtx, cancelRPC := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancelRPC()
+	calls, err := h.registry.CallTool(rpcCtx, req)
+	if err == nil {
+		_, err = calls.Header()
+	}
+	if err != nil {
+		h.dropSession(st.Session)
+		if e := asHeaderMismatch(err); e != nil {
+			out.fail(e)
+			return
+		}
+		out.write(h.callFailure(sess, req, m.ID, err))
+		return
+	}
+	// A call refused before it ran ends its stream with the reason, since
+	// the registry's headers do not always arrive first.
+	failed := func(err error) {
+		if e := asHeaderMismatch(err); e != nil {
+			out.fail(e)
+			return
+		}
+		out.write(h.callFailure(sess, req, m.ID, err))
+	}
+	h.drive(r.Context(), out, st, nil, failed, func() (*sessionv1.Event, error) {
+		resp, err := calls.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if res := resp.GetResult(); res != nil {
+			body := response(json.RawMessage(stateCallID), resultFromProto(res), nil)
+			return &sessionv1.Event{MessageJson: string(body), Final: true}, nil
+		}
+		return resp.GetEvent(), nil
+	})
+}
+
+// resumeCall serves a retry that carries requestState: it hands the
+// answers to the waiting call and reads its log on from where the last
+// round ended.
+func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p statelessCallParams) {
+	st, ok := h.openState(*p.RequestState)
+	if !ok {
+		out.fail(newRPCError(codeInvalidParams, "invalid params: requestState is invalid or was altered"))
+		return
+	}
+	if p.Name == nil || *p.Name != st.Tool {
+		out.fail(newRPCError(codeInvalidParams, "invalid params: requestState belongs to a call of another tool"))
+		return
+	}
+	answered := slices.Clone(st.Answered)
+	keys := make([]string, 0, len(p.InputResponses))
+	for k := range p.InputResponses {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		if slices.Contains(answered, key) {
+			continue
+		}
+		id, _ := json.Marshal(key)
+		msg := `{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + string(p.InputResponses[key]) + `}`
+		if !json.Valid([]byte(msg)) {
+			out.fail(newRPCError(codeInvalidParams, "invalid params: inputResponses["+quote(clip(key))+"] is not a result"))
+			return
+		}
+		_, err := h.registry.DeliverResponse(ctx, &registryv1.DeliverResponseRequest{
+			SessionId: st.Session, MessageJson: msg,
+		})
+		if status.Code(err) == codes.NotFound {
+			out.fail(newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended"))
+			return
+		}
+		if err != nil {
+			out.fail(methodError(err))
+			return
+		}
+		answered = append(answered, key)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := h.sessions.WatchEvents(wctx, &sessionv1.WatchEventsRequest{
+		SessionId: st.Session, Stream: st.Stream, AfterEventId: st.After,
+	})
+	if err == nil {
+		_, err = events.Header()
+	}
+	if err != nil {
+		if c := status.Code(err); c == codes.NotFound || c == codes.InvalidArgument {
+			out.fail(newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended"))
+			return
+		}
+		out.fail(methodError(err))
+		return
+	}
+	lost := func(err error) {
+		h.log.Warn("stateless tool call lost", "err", err)
+		out.fail(newRPCError(codeInternalError, "internal error: the tool call was lost; retry it"))
+	}
+	h.drive(ctx, out, st, answered, lost, func() (*sessionv1.Event, error) {
+		resp, err := events.Recv()
+		return resp.GetEvent(), err
+	})
+}
+
+// drive reads a stateless call's log until the call ends or asks the
+// client something, and answers the round accordingly. answered lists the
+// client's requests answered so far, which the log replays and which are
+// skipped. failed answers a log that ends without a final event.
+func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answered []string,
+	failed func(error), next func() (*sessionv1.Event, error)) {
+	recv, done := relay(ctx, func() (item, error) {
+		ev, err := next()
+		return item{event: ev}, err
+	})
+	var (
+		asked   []inputRequest
+		prev    = st.After
+		after   string
+		timeout <-chan time.Time
+	)
+	for {
+		select {
+		case it := <-recv:
+			ev := it.event
+			var msg message
+			if json.Unmarshal([]byte(ev.GetMessageJson()), &msg) != nil || ev.GetMessageJson() == "" {
+				if ev.GetFinal() {
+					out.fail(newRPCError(codeInternalError, "internal error: the tool call was cancelled"))
+					h.dropSession(st.Session)
+					return
+				}
+				prev = ev.GetId()
+				continue
+			}
+			switch {
+			case ev.GetFinal() || msg.Method == nil:
+				out.write([]byte(ev.GetMessageJson()))
+				h.dropSession(st.Session)
+				return
+			case len(msg.ID) > 0:
+				var key string
+				json.Unmarshal(msg.ID, &key)
+				if !slices.Contains(answered, key) {
+					if len(asked) == 0 {
+						after = prev
+						timeout = time.After(inputWindow)
+					}
+					asked = append(asked, inputRequest{key: key, Method: *msg.Method, Params: msg.Params})
+				}
+			case *msg.Method != "notifications/cancelled":
+				out.notify([]byte(ev.GetMessageJson()))
+			}
+			prev = ev.GetId()
+		case <-timeout:
+			st.After, st.Answered = after, answered
+			out.inputRequired(asked, h.sealState(st))
+			return
+		case err := <-done:
+			if ctx.Err() == nil {
+				failed(err)
+			}
+			h.dropSession(st.Session)
+			return
+		case <-ctx.Done():
+			// The client closed its stream: that cancels the request
+			// (2026-07-28, Cancellation).
+			h.cancelStateless(st)
+			return
+		case <-h.closing:
+			out.fail(newRPCError(codeInternalError, "internal error: gateway is shutting down; retry the request"))
+			return
+		}
+	}
+}
+
+// inputRequest is one request to the client in an input_required result.
+type inputRequest struct {
+	key    string
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// cancelStateless cancels a call whose client left, and drops its session.
+func (h *Handler) cancelStateless(st callState) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := h.registry.CancelCall(ctx, &registryv1.CancelCallRequest{
+		SessionId: st.Session, RequestIdJson: stateCallID, Reason: "the client closed the request",
+	})
+	if err != nil && status.Code(err) != codes.NotFound {
+		h.log.Warn("cancel stateless call", "err", err)
+	}
+	h.dropSession(st.Session)
+}
+
+// dropSession deletes a stateless call's hidden session once the call is
+// over, in the background: the client's answer does not wait for it.
+func (h *Handler) dropSession(id string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := h.sessions.DeleteSession(ctx, &sessionv1.DeleteSessionRequest{Id: id})
+		if err != nil && status.Code(err) != codes.NotFound {
+			h.log.Warn("delete call session", "err", err)
+		}
+	}()
+}
+
+// sealState encodes st as requestState: the JSON, then an HMAC over it, so
+// that an altered state is refused. The key joins the gateway's
+// -request-state-key with the hidden session's id; the id is the state's
+// real capability (it is unguessable and only this client has it), and
+// the configured key keeps a client from forging states of its own calls.
+func (h *Handler) sealState(st callState) string {
+	body, _ := json.Marshal(st)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(body) + "." + enc.EncodeToString(h.stateMAC(st.Session, body))
+}
+
+// openState checks and decodes a requestState made by sealState.
+func (h *Handler) openState(s string) (callState, bool) {
+	var st callState
+	enc := base64.RawURLEncoding
+	b64, m64, ok := strings.Cut(s, ".")
+	if !ok {
+		return st, false
+	}
+	body, err1 := enc.DecodeString(b64)
+	mac, err2 := enc.DecodeString(m64)
+	if err1 != nil || err2 != nil || json.Unmarshal(body, &st) != nil || st.Session == "" {
+		return st, false
+	}
+	if !hmac.Equal(mac, h.stateMAC(st.Session, body)) {
+		return st, false
+	}
+	if _, ok := streamOf(st.After); !ok || !strings.HasPrefix(st.After, st.Stream+":") {
+		return st, false
+	}
+	return st, true
+}
+
+func (h *Handler) stateMAC(session string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(h.cfg.RequestStateKey+"\x00"+session))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// callReply writes one round of a stateless call: JSON by default, turned
+// into an SSE stream by the first notification when the client accepts
+// one, so that progress reaches it while the call runs.
+type callReply struct {
+	h      *Handler
+	w      http.ResponseWriter
+	id     json.RawMessage
+	sse    bool
+	stream *sseWriter
+}
+
+// notify passes a notification of the request on, if the client takes a
+// stream; a client that accepts only JSON gets none.
+func (o *callReply) notify(body []byte) {
+	if !o.sse {
+		return
+	}
+	if o.stream == nil {
+		s, err := startSSE(o.w)
+		if err != nil {
+			return
+		}
+		o.stream = s
+	}
+	o.stream.event("", body)
+}
+
+// inputRequired ends the round asking the client for input.
+func (o *callReply) inputRequired(asked []inputRequest, state string) {
+	reqs := make(map[string]inputRequest, len(asked))
+	for _, a := range asked {
+		reqs[a.key] = a
+	}
+	body, err := completeResult(map[string]any{
+		"resultType": "input_required", "inputRequests": reqs, "requestState": state,
+	}, "tools/call")
+	if err != nil {
+		o.fail(newRPCError(codeInternalError, "internal error: encoding input requests failed"))
+		return
+	}
+	o.write(response(o.id, body, nil))
+}
+
+func (o *callReply) fail(e *rpcError) {
+	if o.stream != nil {
+		o.stream.event("", response(o.id, nil, e))
+		return
+	}
+	statelessReply{w: o.w}.fail(o.id, e)
+}
+
+// unavailable answers when the session store cannot be reached.
+func (o *callReply) unavailable() {
+	o.w.Header().Set("Content-Type", "application/json")
+	o.w.WriteHeader(errBackend.status)
+	o.w.Write(response(o.id, nil, errBackend.rpc))
+}
+
+// write sends an encoded response, replacing the registry's id with the
+// one of this round's request.
+func (o *callReply) write(body []byte) {
+	var msg message
+	if json.Unmarshal(body, &msg) == nil {
+		if msg.Error != nil {
+			var e rpcError
+			if json.Unmarshal(msg.Error, &e) == nil {
+				o.fail(&e)
+				return
+			}
+		}
+		if msg.Result != nil {
+			if b, err := completeResult(msg.Result, "tools/call"); err == nil {
+				msg.Result = b
+			}
+		}
+		body = response(o.id, msg.Result, nil)
+	}
+	if o.stream != nil {
+		o.stream.event("", body)
+		return
+	}
+	o.w.Header().Set("Content-Type", "application/json")
+	o.w.WriteHeader(http.StatusOK)
+	o.w.Write(body)
+}
+
+// paramHeaders collects the Mcp-Param-{Name} headers of a request, keyed
+// by the lower-cased name, for the registry to check against the tool's
+// x-mcp-header marks. A header sent twice is refused: either value could
+// be the one an intermediary acted on.
+func paramHeaders(r *http.Request) (map[string]string, error) {
+	var out map[string]string
+	for k, vs := range r.Header {
+		if len(k) <= len(headerParamPrefix) || !strings.EqualFold(k[:len(headerParamPrefix)], headerParamPrefix) {
+			continue
+		}
+		name := strings.ToLower(k[len(headerParamPrefix):])
+		if len(vs) != 1 {
+			return nil, headerMismatch("header " + quote(clip(k)) + " is given more than once")
+		}
+		if out == nil {
+			out = make(map[string]string)
+		}
+		out[name] = strings.Trim(vs[0], " \t")
+	}
+	return out, nil
+}
