@@ -59,7 +59,7 @@ func runFake(name string, args []string) int {
 	exit := fs.Int("fake-exit", -1, "")
 	ignoreTerm := fs.Bool("fake-ignore-term", false, "")
 	for _, f := range []string{"redis-url", "redis-namespace", "session-addr",
-		"registry-addr", "name", "prefix", "log-level", "log-format"} {
+		"registry-addr", "admin-addr", "name", "prefix", "log-level", "log-format"} {
 		fs.String(f, "", "")
 	}
 	if err := fs.Parse(args); err != nil {

@@ -36,7 +36,9 @@ func (s *Suite) plan() error {
 	s.Session.args = append(s.Session.args, s.redisArgs()...)
 	s.Registry = s.process(RegistryBin, RegistryBin, fixed(fp.RegistryGRPC), fixed(fp.RegistryHTTP))
 	s.Registry.args = append(s.Registry.args, s.redisArgs()...)
-	s.Registry.args = append(s.Registry.args, "-session-addr="+s.Session.GRPCAddr)
+	s.Registry.AdminAddr = fixed(fp.RegistryAdmin)
+	s.Registry.args = append(s.Registry.args, "-session-addr="+s.Session.GRPCAddr,
+		"-admin-addr="+s.Registry.AdminAddr)
 
 	for i := range s.cfg.Gateways {
 		gp := Ports{}
@@ -110,7 +112,7 @@ func (s *Suite) redisArgs() []string {
 
 // ports reserves as many free ports as the plan may need.
 func (s *Suite) ports() (*portList, error) {
-	n := 4 + 2*s.cfg.Gateways + len(s.cfg.Providers)
+	n := 5 + 2*s.cfg.Gateways + len(s.cfg.Providers)
 	ps, err := FreePorts(n)
 	if err != nil {
 		return nil, err

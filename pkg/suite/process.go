@@ -29,6 +29,9 @@ type Process struct {
 	GRPCAddr string
 	// HTTPAddr is the HTTP listen address; empty for programs with none.
 	HTTPAddr string
+	// AdminAddr is the admin API's listen address; empty for programs
+	// with none.
+	AdminAddr string
 	// LogPath is the file that receives the program's stdout and stderr.
 	// Runs after a restart append to it.
 	LogPath string

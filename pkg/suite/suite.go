@@ -99,8 +99,9 @@ type Provider struct {
 type Ports struct {
 	// SessionGRPC and SessionHTTP are the session service's ports.
 	SessionGRPC, SessionHTTP int
-	// RegistryGRPC and RegistryHTTP are the registry's ports.
-	RegistryGRPC, RegistryHTTP int
+	// RegistryGRPC and RegistryHTTP are the registry's ports; RegistryAdmin
+	// is its admin API's (gRPC and REST).
+	RegistryGRPC, RegistryHTTP, RegistryAdmin int
 	// GatewayHTTP (MCP) and GatewayGRPC (health) are the first gateway's.
 	GatewayHTTP, GatewayGRPC int
 }
@@ -110,7 +111,7 @@ type Ports struct {
 func DefaultPorts() Ports {
 	return Ports{
 		SessionGRPC: 7100, SessionHTTP: 7180,
-		RegistryGRPC: 7200, RegistryHTTP: 7280,
+		RegistryGRPC: 7200, RegistryHTTP: 7280, RegistryAdmin: 7290,
 		GatewayHTTP: 8080, GatewayGRPC: 8081,
 	}
 }

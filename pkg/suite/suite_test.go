@@ -43,7 +43,7 @@ func TestStartWiresProcesses(t *testing.T) {
 			"-log-level=debug", "-redis-url=" + cfg.RedisURL, "-redis-namespace=ns1"},
 		"registry": {"-grpc-addr=" + s.Registry.GRPCAddr, "-http-addr=" + s.Registry.HTTPAddr,
 			"-log-level=debug", "-redis-url=" + cfg.RedisURL, "-redis-namespace=ns1",
-			"-session-addr=" + s.Session.GRPCAddr},
+			"-session-addr=" + s.Session.GRPCAddr, "-admin-addr=" + s.Registry.AdminAddr},
 		"gateway-2": {"-grpc-addr=" + s.Gateways[1].GRPCAddr,
 			"-http-addr=" + s.Gateways[1].HTTPAddr, "-log-level=debug",
 			"-session-addr=" + s.Session.GRPCAddr, "-registry-addr=" + s.Registry.GRPCAddr},

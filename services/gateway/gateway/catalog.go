@@ -93,6 +93,22 @@ func (h *Handler) listPrompts(ctx context.Context, _ *sessionv1.Session, params 
 type uriParams struct {
 	URI  *string         `json:"uri"`
 	Meta json.RawMessage `json:"_meta"`
+	inputRound
+}
+
+// inputRound holds what a retried stateless request (2026-07-28) carries
+// for a provider that asked for input itself; both go to the provider as
+// the client sent them.
+type inputRound struct {
+	InputResponses json.RawMessage `json:"inputResponses"`
+	RequestState   *string         `json:"requestState"`
+}
+
+func (r inputRound) state() string {
+	if r.RequestState == nil {
+		return ""
+	}
+	return *r.RequestState
 }
 
 func requireURI(params json.RawMessage) (uriParams, error) {
@@ -102,6 +118,9 @@ func requireURI(params json.RawMessage) (uriParams, error) {
 	}
 	if p.URI == nil || *p.URI == "" {
 		return p, newRPCError(codeInvalidParams, "invalid params: uri is required")
+	}
+	if err := requireObject("inputResponses", nullToEmpty(p.InputResponses)); err != nil {
+		return p, err
 	}
 	return p, requireObject("_meta", p.Meta)
 }
@@ -118,6 +137,8 @@ func (h *Handler) readResource(ctx context.Context, s *sessionv1.Session, params
 	}
 	resp, err := h.registry.ReadResource(ctx, &registryv1.ReadResourceRequest{
 		Uri: *p.URI, MetaJson: string(p.Meta), SessionId: s.GetId(),
+		ClientCapabilitiesJson: s.GetClientCapabilitiesJson(), ProtocolVersion: s.GetProtocolVersion(),
+		InputResponsesJson: string(nullToEmpty(p.InputResponses)), RequestState: p.state(),
 	})
 	if status.Code(err) == codes.NotFound {
 		code := codeResourceNotFound
@@ -138,6 +159,7 @@ type promptParams struct {
 	Name      *string         `json:"name"`
 	Arguments json.RawMessage `json:"arguments"`
 	Meta      json.RawMessage `json:"_meta"`
+	inputRound
 }
 
 func (h *Handler) getPrompt(ctx context.Context, s *sessionv1.Session, params json.RawMessage) (any, error) {
@@ -154,9 +176,14 @@ func (h *Handler) getPrompt(ctx context.Context, s *sessionv1.Session, params js
 	if err := requireObject("_meta", p.Meta); err != nil {
 		return nil, err
 	}
+	if err := requireObject("inputResponses", nullToEmpty(p.InputResponses)); err != nil {
+		return nil, err
+	}
 	resp, err := h.registry.GetPrompt(ctx, &registryv1.GetPromptRequest{
 		Name: *p.Name, ArgumentsJson: string(nullToEmpty(p.Arguments)),
 		MetaJson: string(p.Meta), SessionId: s.GetId(),
+		ClientCapabilitiesJson: s.GetClientCapabilitiesJson(), ProtocolVersion: s.GetProtocolVersion(),
+		InputResponsesJson: string(nullToEmpty(p.InputResponses)), RequestState: p.state(),
 	})
 	if err != nil {
 		return nil, err

@@ -50,8 +50,12 @@ type callState struct {
 	After string `json:"a"`
 	// Tool is the tool called; a retry must name the same.
 	Tool string `json:"n"`
-	// Answered lists the requests the client answered in earlier rounds.
+	// Answered lists the requests (by the registry's ids) the client
+	// answered in earlier rounds.
 	Answered []string `json:"d,omitempty"`
+	// Keys maps the names the client saw in the last round's
+	// inputRequests to the registry's ids of those requests.
+	Keys map[string]string `json:"k,omitempty"`
 }
 
 // statelessCallParams are the members of tools/call this file reads.
@@ -124,7 +128,10 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 		}
 		out.write(h.callFailure(sess, req, m.ID, err))
 	}
-	h.drive(r.Context(), out, st, nil, failed, func() (*sessionv1.Event, error) {
+	// A first call may already carry answers (a client that knows the
+	// questions, or one that retries without the state): they answer the
+	// questions of the same names as they come.
+	h.drive(r.Context(), out, st, nil, p.InputResponses, failed, func() (*sessionv1.Event, error) {
 		resp, err := calls.Recv()
 		if err != nil {
 			return nil, err
@@ -157,27 +164,17 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		if slices.Contains(answered, key) {
+		// Answers to questions the round did not ask are ignored, as the
+		// revision asks of unknown members.
+		id := st.Keys[key]
+		if id == "" || slices.Contains(answered, id) {
 			continue
 		}
-		id, _ := json.Marshal(key)
-		msg := `{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + string(p.InputResponses[key]) + `}`
-		if !json.Valid([]byte(msg)) {
-			out.fail(newRPCError(codeInvalidParams, "invalid params: inputResponses["+quote(clip(key))+"] is not a result"))
+		if rerr := h.answer(ctx, st.Session, id, p.InputResponses[key]); rerr != nil {
+			out.fail(rerr)
 			return
 		}
-		_, err := h.registry.DeliverResponse(ctx, &registryv1.DeliverResponseRequest{
-			SessionId: st.Session, MessageJson: msg,
-		})
-		if status.Code(err) == codes.NotFound {
-			out.fail(newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended"))
-			return
-		}
-		if err != nil {
-			out.fail(methodError(err))
-			return
-		}
-		answered = append(answered, key)
+		answered = append(answered, id)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -199,7 +196,7 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 		h.log.Warn("stateless tool call lost", "err", err)
 		out.fail(newRPCError(codeInternalError, "internal error: the tool call was lost; retry it"))
 	}
-	h.drive(ctx, out, st, answered, lost, func() (*sessionv1.Event, error) {
+	h.drive(ctx, out, st, answered, nil, lost, func() (*sessionv1.Event, error) {
 		resp, err := events.Recv()
 		return resp.GetEvent(), err
 	})
@@ -208,9 +205,10 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 // drive reads a stateless call's log until the call ends or asks the
 // client something, and answers the round accordingly. answered lists the
 // client's requests answered so far, which the log replays and which are
-// skipped. failed answers a log that ends without a final event.
+// skipped; pre answers questions by name as they come. failed answers a
+// log that ends without a final event.
 func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answered []string,
-	failed func(error), next func() (*sessionv1.Event, error)) {
+	pre map[string]json.RawMessage, failed func(error), next func() (*sessionv1.Event, error)) {
 	recv, done := relay(ctx, func() (item, error) {
 		ev, err := next()
 		return item{event: ev}, err
@@ -241,14 +239,23 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 				h.dropSession(st.Session)
 				return
 			case len(msg.ID) > 0:
-				var key string
-				json.Unmarshal(msg.ID, &key)
-				if !slices.Contains(answered, key) {
+				var id string
+				json.Unmarshal(msg.ID, &id)
+				key := inputKey(id)
+				if v, ok := pre[key]; ok && !slices.Contains(answered, id) {
+					if rerr := h.answer(ctx, st.Session, id, v); rerr != nil {
+						out.fail(rerr)
+						h.cancelStateless(st)
+						return
+					}
+					answered = append(answered, id)
+				}
+				if !slices.Contains(answered, id) {
 					if len(asked) == 0 {
 						after = prev
 						timeout = time.After(inputWindow)
 					}
-					asked = append(asked, inputRequest{key: key, Method: *msg.Method, Params: msg.Params})
+					asked = append(asked, inputRequest{key: key, id: id, Method: *msg.Method, Params: msg.Params})
 				}
 			case *msg.Method != "notifications/cancelled":
 				out.notify([]byte(ev.GetMessageJson()))
@@ -256,6 +263,10 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			prev = ev.GetId()
 		case <-timeout:
 			st.After, st.Answered = after, answered
+			st.Keys = make(map[string]string, len(asked))
+			for _, a := range asked {
+				st.Keys[a.key] = a.id
+			}
 			out.inputRequired(asked, h.sealState(st))
 			return
 		case err := <-done:
@@ -278,9 +289,40 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 
 // inputRequest is one request to the client in an input_required result.
 type inputRequest struct {
-	key    string
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params,omitempty"`
+	// key names it among the inputRequests; id is the registry's id.
+	key, id string
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// inputKey is the name a request to the client gets among inputRequests:
+// the provider's own name for it, which the registry puts after the
+// fourth slash of its id ("sb/<instance>/<call>/<n>/<key>"), else the id.
+func inputKey(id string) string {
+	parts := strings.SplitN(id, "/", 5)
+	if len(parts) == 5 && parts[0] == "sb" && parts[4] != "" {
+		return parts[4]
+	}
+	return id
+}
+
+// answer hands the client's answer to request id to the waiting call.
+func (h *Handler) answer(ctx context.Context, session, id string, result json.RawMessage) *rpcError {
+	idJSON, _ := json.Marshal(id)
+	msg := `{"jsonrpc":"2.0","id":` + string(idJSON) + `,"result":` + string(result) + `}`
+	if len(result) == 0 || result[0] != '{' || !json.Valid([]byte(msg)) {
+		return newRPCError(codeInvalidParams, "invalid params: the answer to "+quote(clip(inputKey(id)))+" is not a result object")
+	}
+	_, err := h.registry.DeliverResponse(ctx, &registryv1.DeliverResponseRequest{
+		SessionId: session, MessageJson: msg,
+	})
+	if status.Code(err) == codes.NotFound {
+		return newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended")
+	}
+	if err != nil {
+		return methodError(err)
+	}
+	return nil
 }
 
 // cancelStateless cancels a call whose client left, and drops its session.

@@ -15,8 +15,21 @@ import (
 )
 
 // idPrefix starts the id of every request the registry sends a client:
-// "sb/<instance>/<call>/<provider's request id>".
+// "sb/<instance>/<call>/<provider's request id>", followed by "/<key>"
+// when the provider named the request for stateless clients (see
+// requestID).
 const idPrefix = "sb"
+
+// requestID builds the id of a request to the client. The provider's key,
+// if any, rides at the end, so that the gateway can name the request in an
+// input_required result with it and still route the answer here.
+func requestID(instance, call string, n int64, key string) string {
+	id := fmt.Sprintf("%s/%s/%s/%d", idPrefix, instance, call, n)
+	if key != "" {
+		id += "/" + key
+	}
+	return id
+}
 
 // Client answers and cancellations reach the replica that runs the call
 // through Redis pub/sub: each replica subscribes at start to its own
@@ -126,8 +139,8 @@ func parseAnswer(req *registryv1.DeliverResponseRequest) (answer, string, error)
 	if json.Unmarshal(m.ID, &id) != nil {
 		return a, "", nil
 	}
-	parts := strings.Split(id, "/")
-	if len(parts) != 4 || parts[0] != idPrefix || parts[1] == "" || parts[2] == "" {
+	parts := strings.SplitN(id, "/", 5)
+	if len(parts) < 4 || parts[0] != idPrefix || parts[1] == "" || parts[2] == "" {
 		return a, "", nil
 	}
 	n, err := strconv.ParseInt(parts[3], 10, 64)

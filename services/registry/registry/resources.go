@@ -101,7 +101,11 @@ func (s *Server) readResource(ctx context.Context, req *registryv1.ReadResourceR
 	res, err := unary(ctx, s, provider, addr, what,
 		func(ctx context.Context, c providerv1.ProviderServiceClient) (string, error) {
 			resp, err := c.ReadResource(ctx, &providerv1.ReadResourceRequest{
-				Uri: req.GetUri(), MetaJson: req.GetMetaJson(), SessionId: req.GetSessionId()})
+				Uri: req.GetUri(), MetaJson: req.GetMetaJson(), SessionId: req.GetSessionId(),
+				ClientCapabilitiesJson: req.GetClientCapabilitiesJson(),
+				ProtocolVersion:        req.GetProtocolVersion(),
+				InputResponsesJson:     req.GetInputResponsesJson(),
+				RequestState:           req.GetRequestState()})
 			return resp.GetResultJson(), err
 		})
 	return &registryv1.ReadResourceResponse{ResultJson: res}, err
@@ -170,7 +174,11 @@ func (s *Server) getPrompt(ctx context.Context, req *registryv1.GetPromptRequest
 		func(ctx context.Context, c providerv1.ProviderServiceClient) (string, error) {
 			resp, err := c.GetPrompt(ctx, &providerv1.GetPromptRequest{
 				Name: p.GetProviderPromptName(), ArgumentsJson: req.GetArgumentsJson(),
-				MetaJson: req.GetMetaJson(), SessionId: req.GetSessionId()})
+				MetaJson: req.GetMetaJson(), SessionId: req.GetSessionId(),
+				ClientCapabilitiesJson: req.GetClientCapabilitiesJson(),
+				ProtocolVersion:        req.GetProtocolVersion(),
+				InputResponsesJson:     req.GetInputResponsesJson(),
+				RequestState:           req.GetRequestState()})
 			return resp.GetResultJson(), err
 		})
 	return &registryv1.GetPromptResponse{ResultJson: res}, err

@@ -18,6 +18,9 @@ import (
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
 
+// maxRequestKey bounds the name a provider gives a request to the client.
+const maxRequestKey = 128
+
 // appendTimeout bounds one AppendEvent, including waiting for a session
 // service replica to become reachable.
 const appendTimeout = 10 * time.Second
@@ -289,6 +292,9 @@ func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest)
 	case r.pending[q.GetId()] != "":
 		refuse(fmt.Sprintf("request id %d is already pending", q.GetId()))
 		return false
+	case len(q.GetKey()) > maxRequestKey:
+		refuse(fmt.Sprintf("request key: want at most %d bytes", maxRequestKey))
+		return false
 	}
 	if missing := missingCapability(r.req.GetClientCapabilitiesJson(), q.GetMethod(),
 		params); missing != "" {
@@ -302,7 +308,7 @@ func (r *streamedCall) request(ctx context.Context, q *providerv1.ClientRequest)
 		refuse("client does not support " + missing)
 		return false
 	}
-	id := jsonString(fmt.Sprintf("%s/%s/%s/%d", idPrefix, r.s.instance, r.c.id, q.GetId()))
+	id := jsonString(requestID(r.s.instance, r.c.id, q.GetId(), q.GetKey()))
 	msg, err := rpcRequest(id, q.GetMethod(), params)
 	if err != nil {
 		refuse("malformed request")

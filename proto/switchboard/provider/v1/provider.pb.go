@@ -448,9 +448,20 @@ type ReadResourceRequest struct {
 	// The request's _meta object as JSON text.
 	MetaJson string `protobuf:"bytes,2,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Client session the read belongs to.
-	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's ClientCapabilities object as JSON text, when known.
+	ClientCapabilitiesJson string `protobuf:"bytes,4,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// Protocol revision the client speaks, when known.
+	ProtocolVersion string `protobuf:"bytes,5,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// For the stateless generation (2026-07-28): the inputResponses object
+	// of a retried request, as JSON text, and its requestState, both as the
+	// client sent them. A provider may answer with an input_required result
+	// of its own (resultType "input_required"), which reaches the client
+	// unchanged; the retry then carries the answers here.
+	InputResponsesJson string `protobuf:"bytes,6,opt,name=input_responses_json,json=inputResponsesJson,proto3" json:"input_responses_json,omitempty"`
+	RequestState       string `protobuf:"bytes,7,opt,name=request_state,json=requestState,proto3" json:"request_state,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ReadResourceRequest) Reset() {
@@ -500,6 +511,34 @@ func (x *ReadResourceRequest) GetMetaJson() string {
 func (x *ReadResourceRequest) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetInputResponsesJson() string {
+	if x != nil {
+		return x.InputResponsesJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetRequestState() string {
+	if x != nil {
+		return x.RequestState
 	}
 	return ""
 }
@@ -560,9 +599,20 @@ type GetPromptRequest struct {
 	// The request's _meta object as JSON text.
 	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Client session the request belongs to.
-	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's ClientCapabilities object as JSON text, when known.
+	ClientCapabilitiesJson string `protobuf:"bytes,5,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// Protocol revision the client speaks, when known.
+	ProtocolVersion string `protobuf:"bytes,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// For the stateless generation (2026-07-28): the inputResponses object
+	// of a retried request, as JSON text, and its requestState, both as the
+	// client sent them. A provider may answer with an input_required result
+	// of its own (resultType "input_required"), which reaches the client
+	// unchanged; the retry then carries the answers here.
+	InputResponsesJson string `protobuf:"bytes,7,opt,name=input_responses_json,json=inputResponsesJson,proto3" json:"input_responses_json,omitempty"`
+	RequestState       string `protobuf:"bytes,8,opt,name=request_state,json=requestState,proto3" json:"request_state,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetPromptRequest) Reset() {
@@ -619,6 +669,34 @@ func (x *GetPromptRequest) GetMetaJson() string {
 func (x *GetPromptRequest) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetInputResponsesJson() string {
+	if x != nil {
+		return x.InputResponsesJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetRequestState() string {
+	if x != nil {
+		return x.RequestState
 	}
 	return ""
 }
@@ -1216,7 +1294,11 @@ type ClientRequest struct {
 	// The MCP method, such as "sampling/createMessage".
 	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	// The params object as JSON text.
-	ParamsJson    string `protobuf:"bytes,3,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	ParamsJson string `protobuf:"bytes,3,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	// Names the request among the inputRequests of an input_required result
+	// when the client speaks the stateless generation (2026-07-28); unique
+	// within the call. Empty lets Switchboard choose a name.
+	Key           string `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1268,6 +1350,13 @@ func (x *ClientRequest) GetMethod() string {
 func (x *ClientRequest) GetParamsJson() string {
 	if x != nil {
 		return x.ParamsJson
+	}
+	return ""
+}
+
+func (x *ClientRequest) GetKey() string {
+	if x != nil {
+		return x.Key
 	}
 	return ""
 }
@@ -1424,21 +1513,29 @@ const file_switchboard_provider_v1_provider_proto_rawDesc = "" +
 	"\x0fdefinition_json\x18\x03 \x01(\tR\x0edefinitionJson\"E\n" +
 	"\x06Prompt\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
-	"\x0fdefinition_json\x18\x02 \x01(\tR\x0edefinitionJson\"c\n" +
+	"\x0fdefinition_json\x18\x02 \x01(\tR\x0edefinitionJson\"\x9f\x02\n" +
 	"\x13ReadResourceRequest\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1b\n" +
 	"\tmeta_json\x18\x02 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\"7\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x128\n" +
+	"\x18client_capabilities_json\x18\x04 \x01(\tR\x16clientCapabilitiesJson\x12)\n" +
+	"\x10protocol_version\x18\x05 \x01(\tR\x0fprotocolVersion\x120\n" +
+	"\x14input_responses_json\x18\x06 \x01(\tR\x12inputResponsesJson\x12#\n" +
+	"\rrequest_state\x18\a \x01(\tR\frequestState\"7\n" +
 	"\x14ReadResourceResponse\x12\x1f\n" +
 	"\vresult_json\x18\x01 \x01(\tR\n" +
-	"resultJson\"\x89\x01\n" +
+	"resultJson\"\xc5\x02\n" +
 	"\x10GetPromptRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
 	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\"4\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x128\n" +
+	"\x18client_capabilities_json\x18\x05 \x01(\tR\x16clientCapabilitiesJson\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\tR\x0fprotocolVersion\x120\n" +
+	"\x14input_responses_json\x18\a \x01(\tR\x12inputResponsesJson\x12#\n" +
+	"\rrequest_state\x18\b \x01(\tR\frequestState\"4\n" +
 	"\x11GetPromptResponse\x12\x1f\n" +
 	"\vresult_json\x18\x01 \x01(\tR\n" +
 	"resultJson\"\x93\x01\n" +
@@ -1478,12 +1575,13 @@ const file_switchboard_provider_v1_provider_proto_rawDesc = "" +
 	"\fNotification\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1f\n" +
 	"\vparams_json\x18\x02 \x01(\tR\n" +
-	"paramsJson\"X\n" +
+	"paramsJson\"j\n" +
 	"\rClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1f\n" +
 	"\vparams_json\x18\x03 \x01(\tR\n" +
-	"paramsJson\"(\n" +
+	"paramsJson\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\"(\n" +
 	"\vCloseStream\x12\x19\n" +
 	"\bretry_ms\x18\x01 \x01(\x03R\aretryMs\"\x9f\x01\n" +
 	"\n" +

@@ -1457,9 +1457,20 @@ type ReadResourceRequest struct {
 	// The request's _meta object as JSON text.
 	MetaJson string `protobuf:"bytes,2,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Client session the read belongs to.
-	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's ClientCapabilities object as JSON text, when known.
+	ClientCapabilitiesJson string `protobuf:"bytes,4,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// Protocol revision the client speaks, when known.
+	ProtocolVersion string `protobuf:"bytes,5,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// For the stateless generation (2026-07-28): the inputResponses object
+	// of a retried request, as JSON text, and its requestState, both as the
+	// client sent them. A provider may answer with an input_required result
+	// of its own (resultType "input_required"), which reaches the client
+	// unchanged; the retry then carries the answers here.
+	InputResponsesJson string `protobuf:"bytes,6,opt,name=input_responses_json,json=inputResponsesJson,proto3" json:"input_responses_json,omitempty"`
+	RequestState       string `protobuf:"bytes,7,opt,name=request_state,json=requestState,proto3" json:"request_state,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ReadResourceRequest) Reset() {
@@ -1509,6 +1520,34 @@ func (x *ReadResourceRequest) GetMetaJson() string {
 func (x *ReadResourceRequest) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetInputResponsesJson() string {
+	if x != nil {
+		return x.InputResponsesJson
+	}
+	return ""
+}
+
+func (x *ReadResourceRequest) GetRequestState() string {
+	if x != nil {
+		return x.RequestState
 	}
 	return ""
 }
@@ -1569,9 +1608,20 @@ type GetPromptRequest struct {
 	// The request's _meta object as JSON text.
 	MetaJson string `protobuf:"bytes,3,opt,name=meta_json,json=metaJson,proto3" json:"meta_json,omitempty"`
 	// Client session the request belongs to.
-	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The client's ClientCapabilities object as JSON text, when known.
+	ClientCapabilitiesJson string `protobuf:"bytes,5,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
+	// Protocol revision the client speaks, when known.
+	ProtocolVersion string `protobuf:"bytes,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// For the stateless generation (2026-07-28): the inputResponses object
+	// of a retried request, as JSON text, and its requestState, both as the
+	// client sent them. A provider may answer with an input_required result
+	// of its own (resultType "input_required"), which reaches the client
+	// unchanged; the retry then carries the answers here.
+	InputResponsesJson string `protobuf:"bytes,7,opt,name=input_responses_json,json=inputResponsesJson,proto3" json:"input_responses_json,omitempty"`
+	RequestState       string `protobuf:"bytes,8,opt,name=request_state,json=requestState,proto3" json:"request_state,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetPromptRequest) Reset() {
@@ -1628,6 +1678,34 @@ func (x *GetPromptRequest) GetMetaJson() string {
 func (x *GetPromptRequest) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetClientCapabilitiesJson() string {
+	if x != nil {
+		return x.ClientCapabilitiesJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetProtocolVersion() string {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetInputResponsesJson() string {
+	if x != nil {
+		return x.InputResponsesJson
+	}
+	return ""
+}
+
+func (x *GetPromptRequest) GetRequestState() string {
+	if x != nil {
+		return x.RequestState
 	}
 	return ""
 }
@@ -2879,21 +2957,29 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"\x7f\n" +
 	"\x13ListPromptsResponse\x12@\n" +
 	"\aprompts\x18\x01 \x03(\v2&.switchboard.registry.v1.CatalogPromptR\aprompts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"c\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x02\n" +
 	"\x13ReadResourceRequest\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1b\n" +
 	"\tmeta_json\x18\x02 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\"7\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x128\n" +
+	"\x18client_capabilities_json\x18\x04 \x01(\tR\x16clientCapabilitiesJson\x12)\n" +
+	"\x10protocol_version\x18\x05 \x01(\tR\x0fprotocolVersion\x120\n" +
+	"\x14input_responses_json\x18\x06 \x01(\tR\x12inputResponsesJson\x12#\n" +
+	"\rrequest_state\x18\a \x01(\tR\frequestState\"7\n" +
 	"\x14ReadResourceResponse\x12\x1f\n" +
 	"\vresult_json\x18\x01 \x01(\tR\n" +
-	"resultJson\"\x89\x01\n" +
+	"resultJson\"\xc5\x02\n" +
 	"\x10GetPromptRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0earguments_json\x18\x02 \x01(\tR\rargumentsJson\x12\x1b\n" +
 	"\tmeta_json\x18\x03 \x01(\tR\bmetaJson\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\"4\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x128\n" +
+	"\x18client_capabilities_json\x18\x05 \x01(\tR\x16clientCapabilitiesJson\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\tR\x0fprotocolVersion\x120\n" +
+	"\x14input_responses_json\x18\a \x01(\tR\x12inputResponsesJson\x12#\n" +
+	"\rrequest_state\x18\b \x01(\tR\frequestState\"4\n" +
 	"\x11GetPromptResponse\x12\x1f\n" +
 	"\vresult_json\x18\x01 \x01(\tR\n" +
 	"resultJson\"\x93\x01\n" +
