@@ -11,9 +11,15 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// schemaFile is the official JSON Schema of the protocol revision the
-// tests speak; testdata/schema/README.md names its source.
-var schemaFile = filepath.Join("testdata", "schema", protocolVersion, "schema.json")
+// statelessVersion is the stateless protocol revision the tests also
+// speak, with clients at their default settings.
+const statelessVersion = "2026-07-28"
+
+// schemaFile is the official JSON Schema of a protocol revision the tests
+// speak; testdata/schema/README.md names its source.
+func schemaFile(version string) string {
+	return filepath.Join("testdata", "schema", version, "schema.json")
+}
 
 // mcpSchema validates MCP messages against the types of the official
 // schema. Every type sits under $defs; each is compiled on first use.
@@ -24,15 +30,22 @@ type mcpSchema struct {
 	types map[string]*jsonschema.Schema
 }
 
-// loadSchema reads the schema once for the whole test binary.
-var loadSchema = sync.OnceValues(func() (*mcpSchema, error) {
-	b, err := os.ReadFile(schemaFile)
+// loadSchema reads the schema of the session-based revision the tests
+// speak, once for the whole test binary.
+var loadSchema = sync.OnceValues(func() (*mcpSchema, error) { return readSchema(protocolVersion) })
+
+// loadStatelessSchema reads the schema of the stateless revision once.
+var loadStatelessSchema = sync.OnceValues(func() (*mcpSchema, error) { return readSchema(statelessVersion) })
+
+func readSchema(version string) (*mcpSchema, error) {
+	file := schemaFile(version)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", schemaFile, err)
+		return nil, fmt.Errorf("parse %s: %w", file, err)
 	}
 	c := jsonschema.NewCompiler()
 	// Formats are assertions here, so that a "uri" that is no URI, or
@@ -43,7 +56,7 @@ var loadSchema = sync.OnceValues(func() (*mcpSchema, error) {
 		return nil, fmt.Errorf("add schema: %w", err)
 	}
 	return &mcpSchema{c: c, types: map[string]*jsonschema.Schema{}}, nil
-})
+}
 
 // isBase64 is the "byte" format: standard base64 with padding.
 func isBase64(v any) error {
@@ -96,16 +109,19 @@ var (
 		"prompts/get":              "GetPromptResult",
 		"completion/complete":      "CompleteResult",
 		"logging/setLevel":         "EmptyResult",
+		"server/discover":          "DiscoverResult",
+		"subscriptions/listen":     "SubscriptionsListenResult",
 	}
 	notificationTypes = map[string]string{
-		"notifications/progress":               "ProgressNotification",
-		"notifications/message":                "LoggingMessageNotification",
-		"notifications/cancelled":              "CancelledNotification",
-		"notifications/resources/updated":      "ResourceUpdatedNotification",
-		"notifications/resources/list_changed": "ResourceListChangedNotification",
-		"notifications/tools/list_changed":     "ToolListChangedNotification",
-		"notifications/prompts/list_changed":   "PromptListChangedNotification",
-		"notifications/elicitation/complete":   "ElicitationCompleteNotification",
+		"notifications/progress":                   "ProgressNotification",
+		"notifications/message":                    "LoggingMessageNotification",
+		"notifications/cancelled":                  "CancelledNotification",
+		"notifications/resources/updated":          "ResourceUpdatedNotification",
+		"notifications/resources/list_changed":     "ResourceListChangedNotification",
+		"notifications/tools/list_changed":         "ToolListChangedNotification",
+		"notifications/prompts/list_changed":       "PromptListChangedNotification",
+		"notifications/elicitation/complete":       "ElicitationCompleteNotification",
+		"notifications/subscriptions/acknowledged": "SubscriptionsAcknowledgedNotification",
 	}
 	serverRequestTypes = map[string]string{
 		"ping":                   "PingRequest",

@@ -26,6 +26,8 @@ type wire struct {
 	hosts  []string
 	base   *http.Transport
 	schema *mcpSchema
+	// stateless validates the exchanges of stateless clients.
+	stateless *mcpSchema
 
 	mu        sync.Mutex
 	next      int
@@ -45,6 +47,8 @@ type exchange struct {
 	Method      string
 	SessionID   string
 	LastEventID string
+	// Version is the request's MCP-Protocol-Version header.
+	Version string
 	// RPC is the JSON-RPC message a POST carried; Kind is "request",
 	// "notification" or "response".
 	RPC  rpcMessage
@@ -98,8 +102,12 @@ func unreportedWire(t *testing.T, mcpURLs []string) *wire {
 	if err != nil {
 		t.Fatalf("load MCP schema: %v", err)
 	}
+	stateless, err := loadStatelessSchema()
+	if err != nil {
+		t.Fatalf("load MCP schema: %v", err)
+	}
 	return &wire{hosts: hosts(mcpURLs), base: http.DefaultTransport.(*http.Transport).Clone(),
-		schema: schema, methods: map[string]string{}}
+		schema: schema, stateless: stateless, methods: map[string]string{}}
 }
 
 // client returns an HTTP client that sends through the wire.
@@ -139,7 +147,7 @@ func (w *wire) report(t *testing.T) {
 
 func (w *wire) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := &exchange{Method: req.Method, SessionID: req.Header.Get("Mcp-Session-Id"),
-		LastEventID: req.Header.Get("Last-Event-ID")}
+		LastEventID: req.Header.Get("Last-Event-ID"), Version: req.Header.Get("Mcp-Protocol-Version")}
 	out := req.Clone(req.Context())
 	if req.Body != nil && req.Body != http.NoBody {
 		body, err := io.ReadAll(req.Body)
@@ -377,7 +385,17 @@ func (w *wire) validate(x *exchange, data []byte) (string, error) {
 	if err != nil {
 		return "message", err
 	}
-	if err := w.schema.validate(envelope, v); err != nil {
+	schema := w.schema
+	if x.Version == statelessVersion {
+		schema = w.stateless
+		var r struct {
+			ResultType string `json:"resultType"`
+		}
+		if json.Unmarshal(m.Result, &r) == nil && r.ResultType == "input_required" {
+			typ = "InputRequiredResult"
+		}
+	}
+	if err := schema.validate(envelope, v); err != nil {
 		return envelope, err
 	}
 	if typ == "" {
@@ -386,7 +404,7 @@ func (w *wire) validate(x *exchange, data []byte) (string, error) {
 	if strings.HasSuffix(typ, "Result") {
 		v = v.(map[string]any)["result"]
 	}
-	return typ, w.schema.validate(typ, v)
+	return typ, schema.validate(typ, v)
 }
 
 // types names the envelope and the specific type of a message.

@@ -38,6 +38,10 @@ type config struct {
 	Gateways int
 	// Wait keeps the suite running after the runs, until interrupted.
 	Wait bool
+	// Upstream, when set, is an MCP server program (flags -http ADDR and
+	// -stateless=false, like the official Go SDK's conformance server) that
+	// Switchboard fronts as an upstream instead of the conformance provider.
+	Upstream string
 }
 
 func main() {
@@ -52,6 +56,8 @@ func main() {
 	fs.StringVar(&cfg.OutDir, "out", "", "folder for logs and results (default: a temporary folder)")
 	fs.IntVar(&cfg.Gateways, "gateways", 2, "gateway replicas behind the round-robin proxy")
 	fs.BoolVar(&cfg.Wait, "wait", false, "keep the suite running after the runs")
+	fs.StringVar(&cfg.Upstream, "upstream", "",
+		"MCP server program to front as an upstream over Streamable HTTP, instead of the conformance provider")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return

@@ -29,11 +29,39 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		dir = d
 	}
-	s, err := startSuite(ctx, cfg, filepath.Join(dir, "logs"))
+	logDir := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	sc := suite.Config{BinDir: cfg.BinDir, Dir: logDir, Gateways: cfg.Gateways}
+	if cfg.Upstream != "" {
+		endpoint, stopUpstream, err := startUpstream(ctx, cfg.Upstream, logDir)
+		if err != nil {
+			return err
+		}
+		defer stopUpstream()
+		file, err := writeUpstreams(logDir, endpoint)
+		if err != nil {
+			return err
+		}
+		sc.ExtraArgs = map[string][]string{suite.RegistryBin: {"-upstreams-file=" + file}}
+		fmt.Fprintf(out, "upstream MCP server: %s\n", endpoint)
+	} else {
+		empty := ""
+		sc.Providers = []suite.Provider{{
+			Name: "conformance", Bin: suite.ConformanceProviderBin, Prefix: &empty,
+		}}
+	}
+	s, err := suite.Start(ctx, sc)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
+	if cfg.Upstream != "" {
+		if err := waitForCatalogue(ctx, s.Registry.HTTPAddr); err != nil {
+			return err
+		}
+	}
 
 	mcpURL, stopProxy, err := startProxy(s.MCPURLs())
 	if err != nil {
@@ -60,21 +88,6 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return fmt.Errorf("failing runs: %s (logs and checks in %s)", strings.Join(failed, "; "), dir)
 	}
 	return nil
-}
-
-func startSuite(ctx context.Context, cfg config, logDir string) (*suite.Suite, error) {
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
-	}
-	empty := ""
-	return suite.Start(ctx, suite.Config{
-		BinDir:   cfg.BinDir,
-		Dir:      logDir,
-		Gateways: cfg.Gateways,
-		Providers: []suite.Provider{{
-			Name: "conformance", Bin: suite.ConformanceProviderBin, Prefix: &empty,
-		}},
-	})
 }
 
 // startProxy serves the round-robin proxy on a free loopback port.
