@@ -46,6 +46,33 @@ func BenchmarkToolCall(b *testing.B) {
 	b.Run("gateway-sse", func(b *testing.B) {
 		benchGateway(b, url, "application/json, text/event-stream")
 	})
+	b.Run("gateway-stateless", func(b *testing.B) { benchStateless(b, url) })
+}
+
+// benchStateless calls the tool as a 2026-07-28 client: no session, the
+// protocol details in _meta and mirrored in headers.
+func benchStateless(b *testing.B, url string) {
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__echo",` +
+		`"arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"` +
+		statelessVersion + `","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	client := &http.Client{}
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", statelessVersion)
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "demo__echo")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(out), `"text":"hi"`) {
+			b.Fatalf("status %d: %s", resp.StatusCode, out)
+		}
+	}
 }
 
 func benchDirect(b *testing.B, addr string) {
