@@ -51,6 +51,9 @@ type registryClient = registryv1.RegistryServiceClient
 type lease struct {
 	id  string
 	ttl time.Duration
+	// version is the catalogue version the registry read, or a later
+	// one.
+	version uint64
 }
 
 // Announce registers the provider with the registry and keeps it
@@ -62,6 +65,16 @@ type lease struct {
 // lapsed, say because the registry lost its state) registers again. The
 // provider must already be serving at reg.Address, since the registry
 // dials it to read the catalogue.
+//
+// When the catalogue changes (AddTool, RemoveTool and the like), Announce
+// registers again under the same name: the registry reads the catalogue
+// anew, replaces the provider's entries and the lease, and tells the
+// clients which lists changed. Changes made while a registration is under
+// way are registered by the next one.
+//
+// Known shortcoming: the registry gives the new registration a new lease
+// and forgets the old one at once, so a NotifyResourceUpdated that races
+// with a re-registration may be refused with NOT_FOUND.
 func (p *Provider) Announce(ctx context.Context, client registryv1.RegistryServiceClient,
 	reg Registration) error {
 	if err := p.checkName(); err != nil {
@@ -75,15 +88,46 @@ func (p *Provider) Announce(ctx context.Context, client registryv1.RegistryServi
 		if !ok {
 			return nil
 		}
-		p.hold(client, l)
-		alive := p.keepAlive(ctx, client, l)
-		p.release(l)
-		if !alive {
-			// The lease lapsed: register afresh.
+		if p.hold(ctx, client, l, reg) {
+			return nil
+		}
+	}
+}
+
+// hold keeps lease l, and the ones that replace it when the catalogue
+// changes, until ctx ends (true, once deregistered) or the lease lapses
+// (false).
+func (p *Provider) hold(ctx context.Context, client registryClient, l lease,
+	reg Registration) bool {
+	// seen is the catalogue version after which a change registers
+	// again: the one announced, or the one that failed to register.
+	seen := l.version
+	var retry <-chan time.Time
+	for attempt := 0; ; {
+		p.held(client, l)
+		switch p.keepAlive(ctx, client, l, seen, retry) {
+		case leaseLost:
+			p.release(l)
+			return false
+		case shutDown:
+			p.release(l)
+			p.deregister(ctx, client, l)
+			return true
+		}
+		// The registry replaces the provider's entries and lease with a
+		// new registration under the same name. While that fails (say,
+		// a new tool's name is another provider's), the old lease is
+		// kept alive and the registration retried.
+		next, err := p.registerOnce(ctx, client, reg)
+		if err != nil {
+			attempt++
+			wait := backoff(attempt)
+			p.log.Warn("registration of the changed catalogue failed", "attempt", attempt,
+				"retry_in", wait, "err", err)
+			seen, retry = p.catalogueVersion(), time.After(wait)
 			continue
 		}
-		p.deregister(ctx, client, l)
-		return nil
+		attempt, l, seen, retry = 0, next, next.version, nil
 	}
 }
 
@@ -98,10 +142,13 @@ type heldLease struct {
 	id     string
 }
 
-func (p *Provider) hold(client registryClient, l lease) {
+// held records l as the lease held and the catalogue it announced.
+func (p *Provider) held(client registryClient, l lease) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
 	p.lease = &heldLease{client: client, id: l.id}
+	p.announced = l.version
+	p.moved()
 }
 
 func (p *Provider) release(l lease) {
@@ -109,6 +156,39 @@ func (p *Provider) release(l lease) {
 	defer p.leaseMu.Unlock()
 	if p.lease != nil && p.lease.id == l.id {
 		p.lease = nil
+		p.moved()
+	}
+}
+
+// moved wakes Sync. The caller holds p.leaseMu.
+func (p *Provider) moved() {
+	close(p.leaseMoved)
+	p.leaseMoved = make(chan struct{})
+}
+
+// Sync waits until the registry has read the catalogue as it is when
+// Sync is called, so that a tool or prompt added or removed before is
+// published, and the clients told, when it returns nil. It returns
+// ErrNotRegistered at once, or as soon as it happens, while the provider
+// holds no lease (see NotifyResourceUpdated), and ctx's error when ctx
+// ends first.
+func (p *Provider) Sync(ctx context.Context) error {
+	want := p.catalogueVersion()
+	for {
+		p.leaseMu.Lock()
+		held, announced, wake := p.lease, p.announced, p.leaseMoved
+		p.leaseMu.Unlock()
+		switch {
+		case held == nil:
+			return ErrNotRegistered
+		case announced >= want:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
 	}
 }
 
@@ -146,20 +226,9 @@ func (p *Provider) checkName() error {
 // register registers until it succeeds, or reports false when ctx ends.
 func (p *Provider) register(ctx context.Context, client registryClient,
 	reg Registration) (lease, bool) {
-	req := &registryv1.RegisterProviderRequest{Name: p.name, Address: reg.Address, Prefix: reg.Prefix}
-	if reg.LeaseTTL > 0 {
-		req.LeaseTtl = durationpb.New(reg.LeaseTTL)
-	}
 	for attempt := 1; ; attempt++ {
-		resp, err := p.registerOnce(ctx, client, req)
+		l, err := p.registerOnce(ctx, client, reg)
 		if err == nil {
-			l := lease{id: resp.GetLeaseId(), ttl: resp.GetLeaseTtl().AsDuration()}
-			if l.ttl <= 0 {
-				l.ttl = fallbackTTL
-			}
-			p.log.Info("registered", "address", reg.Address,
-				"prefix", resp.GetProvider().GetPrefix(), "lease_ttl", l.ttl,
-				"tools", resp.GetProvider().GetToolCount())
 			return l, true
 		}
 		if ctx.Err() != nil {
@@ -178,23 +247,56 @@ func (p *Provider) register(ctx context.Context, client registryClient,
 // moment is known and can be dropped, rather than left to lapse while the
 // registry routes calls to a provider that is gone.
 func (p *Provider) registerOnce(ctx context.Context, client registryClient,
-	req *registryv1.RegisterProviderRequest) (*registryv1.RegisterProviderResponse, error) {
+	reg Registration) (lease, error) {
+	req := &registryv1.RegisterProviderRequest{Name: p.name, Address: reg.Address, Prefix: reg.Prefix}
+	if reg.LeaseTTL > 0 {
+		req.LeaseTtl = durationpb.New(reg.LeaseTTL)
+	}
+	// Read before the registry describes the provider, so that a change
+	// made meanwhile counts as not yet announced.
+	version := p.catalogueVersion()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(deregisterTimeout, cancel) })
 	defer stop()
-	return client.RegisterProvider(cctx, req)
+	resp, err := client.RegisterProvider(cctx, req)
+	if err != nil {
+		return lease{}, err
+	}
+	l := lease{id: resp.GetLeaseId(), ttl: resp.GetLeaseTtl().AsDuration(), version: version}
+	if l.ttl <= 0 {
+		l.ttl = fallbackTTL
+	}
+	p.log.Info("registered", "address", reg.Address,
+		"prefix", resp.GetProvider().GetPrefix(), "lease_ttl", l.ttl,
+		"tools", resp.GetProvider().GetToolCount())
+	return l, nil
 }
 
-// keepAlive renews l until ctx ends (true) or the registry no longer
-// knows the lease (false). Other renewal errors are retried sooner, while
-// the lease still has time left.
-func (p *Provider) keepAlive(ctx context.Context, client registryClient, l lease) bool {
+// renewal is how keepAlive ended.
+type renewal int
+
+const (
+	// shutDown: ctx ended; the lease is still held.
+	shutDown renewal = iota
+	// leaseLost: the registry no longer knows the lease.
+	leaseLost
+	// catalogueChanged: the catalogue changed since the registry read
+	// it; the lease is still held.
+	catalogueChanged
+)
+
+// keepAlive renews l until ctx ends, the registry no longer knows the
+// lease, the catalogue changes past version seen, or retry fires (to
+// register a change again). Other renewal errors are retried
+// sooner, while the lease still has time left.
+func (p *Provider) keepAlive(ctx context.Context, client registryClient, l lease,
+	seen uint64, retry <-chan time.Time) renewal {
 	every := max(l.ttl/3, 10*time.Millisecond)
 	wait := every
 	for attempt := 0; ; {
-		if !sleep(ctx, wait) {
-			return true
+		if r, ok := p.waitRenewal(ctx, seen, wait, retry); !ok {
+			return r
 		}
 		cctx, cancel := context.WithTimeout(ctx, every)
 		_, err := client.RenewLease(cctx, &registryv1.RenewLeaseRequest{Name: p.name, LeaseId: l.id})
@@ -203,14 +305,39 @@ func (p *Provider) keepAlive(ctx context.Context, client registryClient, l lease
 		case err == nil:
 			attempt, wait = 0, every
 		case ctx.Err() != nil:
-			return true
+			return shutDown
 		case status.Code(err) == codes.NotFound:
 			p.log.Warn("lease lost, registering again", "err", err)
-			return false
+			return leaseLost
 		default:
 			attempt++
 			wait = min(backoff(attempt), every)
 			p.log.Warn("lease renewal failed", "attempt", attempt, "retry_in", wait, "err", err)
+		}
+	}
+}
+
+// waitRenewal waits d before the next renewal. It reports false, with
+// the reason, when ctx ends, the catalogue changes past version seen, or
+// retry fires first.
+func (p *Provider) waitRenewal(ctx context.Context, seen uint64, d time.Duration,
+	retry <-chan time.Time) (renewal, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		// A wake-up may be left over from a change that the registry
+		// read already; only a newer catalogue counts.
+		if p.catalogueVersion() > seen {
+			return catalogueChanged, false
+		}
+		select {
+		case <-ctx.Done():
+			return shutDown, false
+		case <-p.changed:
+		case <-retry:
+			return catalogueChanged, false
+		case <-t.C:
+			return 0, true
 		}
 	}
 }

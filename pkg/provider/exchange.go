@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -26,11 +27,12 @@ type exchange struct {
 	sendMu sync.Mutex
 	ended  bool
 
-	// mu guards the requests waiting for an answer. closed is set when
-	// no more answers can arrive.
+	// mu guards the requests waiting for an answer and the keys used so
+	// far. closed is set when no more answers can arrive.
 	mu      sync.Mutex
 	nextID  int64
 	pending map[int64]chan *providerv1.ClientResponse
+	keys    map[string]bool
 	closed  bool
 }
 
@@ -39,6 +41,7 @@ func newExchange(stream callStream, log *slog.Logger) *exchange {
 		stream:  stream,
 		log:     log,
 		pending: make(map[int64]chan *providerv1.ClientResponse),
+		keys:    make(map[string]bool),
 	}
 }
 
@@ -121,15 +124,17 @@ func (x *exchange) close() {
 	}
 }
 
-// request sends a request to the client and waits for its answer.
-func (x *exchange) request(ctx context.Context, method, params string) (json.RawMessage, error) {
-	id, ch, ok := x.expect()
-	if !ok {
-		return nil, ErrCallEnded
+// request sends a request to the client, named key when key is not
+// empty, and waits for its answer.
+func (x *exchange) request(ctx context.Context, method, params, key string) (
+	json.RawMessage, error) {
+	id, ch, err := x.expect(key)
+	if err != nil {
+		return nil, err
 	}
 	defer x.forget(id)
 	msg := &providerv1.CallToolResponse{Message: &providerv1.CallToolResponse_Request{
-		Request: &providerv1.ClientRequest{Id: id, Method: method, ParamsJson: params},
+		Request: &providerv1.ClientRequest{Id: id, Method: method, ParamsJson: params, Key: key},
 	}}
 	if err := x.send(ctx, msg); err != nil {
 		return nil, err
@@ -152,17 +157,26 @@ func (x *exchange) request(ctx context.Context, method, params string) (json.Raw
 }
 
 // expect registers a new request id and the channel its answer will
-// arrive on.
-func (x *exchange) expect() (int64, chan *providerv1.ClientResponse, bool) {
+// arrive on, and claims key for the call.
+func (x *exchange) expect(key string) (int64, chan *providerv1.ClientResponse, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
-		return 0, nil, false
+		return 0, nil, ErrCallEnded
+	}
+	if key != "" {
+		// A key stays taken after its request is answered: a gateway
+		// matches a stateless client's answers to requests by key, so a
+		// reused key could hand an old answer to a new question.
+		if x.keys[key] {
+			return 0, nil, fmt.Errorf("request key %q: %w", key, ErrDuplicateKey)
+		}
+		x.keys[key] = true
 	}
 	x.nextID++
 	ch := make(chan *providerv1.ClientResponse, 1)
 	x.pending[x.nextID] = ch
-	return x.nextID, ch, true
+	return x.nextID, ch, nil
 }
 
 // forget drops a request that is answered or given up on.

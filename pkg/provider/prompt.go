@@ -46,7 +46,7 @@ type PromptArgument struct {
 
 // PromptHandler renders a prompt. Errors map to gRPC codes as for a
 // ResourceHandler; ErrInvalidArguments suits arguments the handler
-// rejects.
+// rejects. Returning an *InputRequired asks the client for input first.
 type PromptHandler func(ctx context.Context, req *PromptRequest) (*PromptResult, error)
 
 // PromptRequest is one prompts/get.
@@ -60,6 +60,9 @@ type PromptRequest struct {
 	Meta json.RawMessage
 	// SessionID identifies the client session, or is empty.
 	SessionID string
+	// Caller describes the client and, for a retried request of the
+	// stateless generation, its answers to an earlier InputRequired.
+	Caller
 }
 
 // PromptResult is an MCP GetPromptResult.
@@ -149,6 +152,7 @@ func (p *Provider) addPrompt(pr Prompt, h PromptHandler) error {
 		proto:   &providerv1.Prompt{Name: pr.Name, DefinitionJson: string(def)},
 		handler: h,
 	}
+	p.touch()
 	return nil
 }
 
@@ -173,12 +177,21 @@ func (p *Provider) getPrompt(ctx context.Context, in *providerv1.GetPromptReques
 	if err != nil {
 		return "", err
 	}
+	caller, err := p.caller("prompt", pr.def.Name, in.GetClientCapabilitiesJson(),
+		in.GetProtocolVersion(), in.GetInputResponsesJson(), in.GetRequestState())
+	if err != nil {
+		return "", err
+	}
 	req := &PromptRequest{
 		Name: pr.def.Name, Arguments: args, Meta: meta, SessionID: in.GetSessionId(),
+		Caller: caller,
 	}
 	res, err := guard(p, "prompt", pr.def.Name, func() (*PromptResult, error) {
 		return pr.handler(ctx, req)
 	})
+	if ir, ok := errors.AsType[*InputRequired](err); ok {
+		return p.inputRequired("prompt", pr.def.Name, &req.Caller, ir)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -55,13 +55,25 @@
 // stream: Progress and Log send notifications, CreateMessage, Elicit,
 // ListRoots and Request ask the client and wait for its answer, and
 // CloseStream lets the client's SSE stream be cut and resumed. Handlers of
-// typed tools reach the same Request with RequestFromContext.
+// typed tools reach the same Request with RequestFromContext. For a client
+// of the stateless generation (2026-07-28) the gateway gathers the
+// requests pending at a moment into an input_required result; ElicitAs,
+// CreateMessageAs, ListRootsAs and RequestWith name a request there, so
+// that a client can answer it under a name it knows.
 //
 // Resources are read by exact URI or through a ResourceTemplate whose
 // RFC 6570 level-1 template ("file:///{dir}/{name}") matches; prompts are
 // rendered from string arguments; both may offer completions for their
 // arguments and template variables. NotifyResourceUpdated tells the
-// registry, and so the subscribed clients, that a resource changed.
+// registry, and so the subscribed clients, that a resource changed. A
+// prompt or resource handler answers a stateless client with an
+// *InputRequired to ask it for input first; the client's retry brings the
+// answers and the signed state in the handler's Caller.
+//
+// The catalogue may change while the provider is registered: AddTool,
+// RemoveTool and their kin make Run register again, so that the registry
+// reads the new catalogue and tells clients that their lists changed;
+// Sync waits until it has.
 //
 // A program with a gRPC server of its own embeds the API with Service and
 // keeps the registration alive with Announce instead of calling Run.
@@ -81,29 +93,44 @@ import (
 )
 
 // Provider is a catalogue of tools, resources and prompts served over
-// gRPC. Its methods are safe for concurrent use; entries may be added
-// while it serves, though the registry only learns of them when the
-// provider registers again.
+// gRPC. Its methods are safe for concurrent use. Entries may be added and
+// removed while it serves: Announce (and so Run) then registers the
+// provider again, so that the registry reads the new catalogue and tells
+// the clients that their lists changed; Sync waits for that.
 type Provider struct {
-	name string
-	log  *slog.Logger
+	name     string
+	log      *slog.Logger
+	stateKey []byte
 
 	mu        sync.RWMutex
 	tools     map[string]*tool
 	resources map[string]*resource
 	templates map[string]*template
 	prompts   map[string]*prompt
+	// version counts the catalogue's changes; changed wakes Announce
+	// after one.
+	version uint64
+	changed chan struct{}
 
 	// leaseMu guards lease, the registration that Announce currently
-	// holds, which NotifyResourceUpdated presents to the registry.
-	leaseMu sync.Mutex
-	lease   *heldLease
+	// holds, which NotifyResourceUpdated presents to the registry;
+	// announced, the catalogue version the registry last read; and
+	// leaseMoved, closed and replaced whenever either changes.
+	leaseMu    sync.Mutex
+	lease      *heldLease
+	announced  uint64
+	leaseMoved chan struct{}
 }
 
 // Options configures a Provider. A nil *Options means the defaults.
 type Options struct {
 	// Logger receives the provider's logs. Nil discards them.
 	Logger *slog.Logger
+	// StateKey signs the State of every InputRequired the provider
+	// issues. Replicas of a provider behind one registration need the
+	// same key, since a client's retry may reach any of them; empty
+	// means a random key, which suits a single process.
+	StateKey []byte
 }
 
 // New returns an empty provider. The name identifies it in the registry:
@@ -118,13 +145,63 @@ func New(name string, opts *Options) *Provider {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Provider{
-		name:      name,
-		log:       log.With("provider", name),
-		tools:     make(map[string]*tool),
-		resources: make(map[string]*resource),
-		templates: make(map[string]*template),
-		prompts:   make(map[string]*prompt),
+		name:       name,
+		log:        log.With("provider", name),
+		stateKey:   newStateKey(opts.StateKey),
+		tools:      make(map[string]*tool),
+		resources:  make(map[string]*resource),
+		templates:  make(map[string]*template),
+		prompts:    make(map[string]*prompt),
+		changed:    make(chan struct{}, 1),
+		leaseMoved: make(chan struct{}),
 	}
+}
+
+// touch records a change of the catalogue and wakes Announce. The caller
+// holds p.mu.
+func (p *Provider) touch() {
+	p.version++
+	select {
+	case p.changed <- struct{}{}:
+	default:
+		// A wake-up is pending already; it will see this change too.
+	}
+}
+
+// catalogueVersion returns the number of changes made so far.
+func (p *Provider) catalogueVersion() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.version
+}
+
+// RemoveTool removes the named tool and reports whether there was one.
+// Calls already running finish; new ones are refused with NOT_FOUND.
+func (p *Provider) RemoveTool(name string) bool { return remove(p, p.tools, name) }
+
+// RemovePrompt removes the named prompt and reports whether there was
+// one.
+func (p *Provider) RemovePrompt(name string) bool { return remove(p, p.prompts, name) }
+
+// RemoveResource removes the resource with the given URI and reports
+// whether there was one.
+func (p *Provider) RemoveResource(uri string) bool { return remove(p, p.resources, uri) }
+
+// RemoveResourceTemplate removes the template with the given URI
+// template and reports whether there was one.
+func (p *Provider) RemoveResourceTemplate(uriTemplate string) bool {
+	return remove(p, p.templates, uriTemplate)
+}
+
+func remove[V any](p *Provider, entries map[string]V, key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := entries[key]; !ok {
+		return false
+	}
+	delete(entries, key)
+	p.touch()
+	return true
 }
 
 // Name returns the provider's name.
@@ -218,6 +295,7 @@ func (p *Provider) addTool(t Tool, h Handler) error {
 		return fmt.Errorf("duplicate tool name")
 	}
 	p.tools[t.Name] = &tool{def: t, input: input, handler: h}
+	p.touch()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 )
@@ -156,14 +157,57 @@ func (r *Request) Notify(ctx context.Context, method string, params any) error {
 // *ClientError. The registry answers for a client that lacks the
 // capability the method needs, with a *ClientError too.
 func (r *Request) Request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	return r.RequestWith(ctx, method, params, RequestOptions{})
+}
+
+// MaxKeyLen is the longest key a request to the client may have, in
+// bytes.
+const MaxKeyLen = 128
+
+// ErrDuplicateKey is returned by a Request's methods when a call names a
+// second request to the client with a key it already used.
+var ErrDuplicateKey = errors.New("provider: request key already used in this call")
+
+// RequestOptions tunes one request to the client.
+type RequestOptions struct {
+	// Key names the request when the gateway turns it into one of the
+	// inputRequests of an input_required result, as it does for a client
+	// of the stateless generation (2026-07-28): the client answers it
+	// under this name, in this round or, for a client that already knows
+	// the name, in the call's first request. Empty lets Switchboard choose
+	// a name. A key is at most MaxKeyLen bytes of UTF-8 and names one
+	// request per call: a question asked again needs a new key. Clients of
+	// the session-based revisions never see it.
+	Key string
+}
+
+// RequestWith is Request with options, such as a key that names the
+// request for stateless clients.
+func (r *Request) RequestWith(ctx context.Context, method string, params any,
+	opts RequestOptions) (json.RawMessage, error) {
 	p, err := encodeParams(params)
 	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", method, err)
+	}
+	if err := checkKey(opts.Key); err != nil {
 		return nil, fmt.Errorf("request %s: %w", method, err)
 	}
 	if r == nil || r.x == nil {
 		return nil, ErrNoStream
 	}
-	return r.x.request(ctx, method, p)
+	return r.x.request(ctx, method, p, opts.Key)
+}
+
+// checkKey checks a request key's form; its uniqueness is checked when
+// the request is sent.
+func checkKey(key string) error {
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("request key: longer than %d bytes", MaxKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return errors.New("request key: not valid UTF-8")
+	}
+	return nil
 }
 
 // SamplingResult is the client's answer to sampling/createMessage.
@@ -185,8 +229,15 @@ type SamplingResult struct {
 // (sampling/createMessage). Params is the request's params object, such
 // as a map holding "messages" and "maxTokens".
 func (r *Request) CreateMessage(ctx context.Context, params any) (*SamplingResult, error) {
+	return r.CreateMessageAs(ctx, "", params)
+}
+
+// CreateMessageAs is CreateMessage with a key that names the request for
+// stateless clients (see RequestOptions.Key).
+func (r *Request) CreateMessageAs(ctx context.Context, key string, params any) (
+	*SamplingResult, error) {
 	var res SamplingResult
-	if err := r.ask(ctx, "sampling/createMessage", params, &res); err != nil {
+	if err := r.ask(ctx, "sampling/createMessage", key, params, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -206,8 +257,14 @@ type ElicitResult struct {
 // Params is the request's params object: a message and a requestedSchema
 // in form mode, or a url and an elicitationId in URL mode.
 func (r *Request) Elicit(ctx context.Context, params any) (*ElicitResult, error) {
+	return r.ElicitAs(ctx, "", params)
+}
+
+// ElicitAs is Elicit with a key that names the request for stateless
+// clients (see RequestOptions.Key).
+func (r *Request) ElicitAs(ctx context.Context, key string, params any) (*ElicitResult, error) {
 	var res ElicitResult
-	if err := r.ask(ctx, "elicitation/create", params, &res); err != nil {
+	if err := r.ask(ctx, "elicitation/create", key, params, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -223,18 +280,24 @@ type Root struct {
 
 // ListRoots asks the client for its roots (roots/list).
 func (r *Request) ListRoots(ctx context.Context) ([]Root, error) {
+	return r.ListRootsAs(ctx, "")
+}
+
+// ListRootsAs is ListRoots with a key that names the request for
+// stateless clients (see RequestOptions.Key).
+func (r *Request) ListRootsAs(ctx context.Context, key string) ([]Root, error) {
 	var res struct {
 		Roots []Root `json:"roots"`
 	}
-	if err := r.ask(ctx, "roots/list", nil, &res); err != nil {
+	if err := r.ask(ctx, "roots/list", key, nil, &res); err != nil {
 		return nil, err
 	}
 	return res.Roots, nil
 }
 
 // ask sends a request to the client and decodes the result into v.
-func (r *Request) ask(ctx context.Context, method string, params, v any) error {
-	raw, err := r.Request(ctx, method, params)
+func (r *Request) ask(ctx context.Context, method, key string, params, v any) error {
+	raw, err := r.RequestWith(ctx, method, params, RequestOptions{Key: key})
 	if err != nil {
 		return err
 	}
@@ -266,11 +329,17 @@ func (r *Request) CloseStream(ctx context.Context, retry time.Duration) error {
 // ClientSupports reports whether the client declared the named top-level
 // capability, such as "sampling", "elicitation" or "roots".
 func (r *Request) ClientSupports(capability string) bool {
-	var caps map[string]json.RawMessage
-	if r == nil || json.Unmarshal(r.ClientCapabilities, &caps) != nil {
+	return r != nil && supports(r.ClientCapabilities, capability)
+}
+
+// supports reports whether a ClientCapabilities object declares the
+// named top-level capability.
+func supports(caps json.RawMessage, capability string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(caps, &m) != nil {
 		return false
 	}
-	v, ok := caps[capability]
+	v, ok := m[capability]
 	return ok && string(v) != "null"
 }
 

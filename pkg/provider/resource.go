@@ -82,7 +82,7 @@ type ResourceTemplate struct {
 // ResourceHandler reads a resource. A returned error wrapping ErrNotFound
 // is answered with NOT_FOUND, one wrapping ErrInvalidArguments with
 // INVALID_ARGUMENT, a gRPC status error with its own code, and any other
-// error with INTERNAL.
+// error with INTERNAL; an *InputRequired asks the client for input first.
 type ResourceHandler func(ctx context.Context, req *ResourceRequest) (*ReadResult, error)
 
 // ResourceRequest is one read.
@@ -96,6 +96,9 @@ type ResourceRequest struct {
 	Meta json.RawMessage
 	// SessionID identifies the client session, or is empty.
 	SessionID string
+	// Caller describes the client and, for a retried request of the
+	// stateless generation, its answers to an earlier InputRequired.
+	Caller
 }
 
 // ReadResult is an MCP ReadResourceResult.
@@ -205,6 +208,7 @@ func (p *Provider) addResource(r Resource, h ResourceHandler) error {
 		proto:   &providerv1.Resource{Uri: r.URI, Name: r.Name, DefinitionJson: string(def)},
 		handler: h,
 	}
+	p.touch()
 	return nil
 }
 
@@ -261,6 +265,7 @@ func (p *Provider) addTemplate(t ResourceTemplate, h ResourceHandler) error {
 		pattern: pattern,
 		handler: h,
 	}
+	p.touch()
 	return nil
 }
 
@@ -291,8 +296,17 @@ func (p *Provider) read(ctx context.Context, in *providerv1.ReadResourceRequest)
 	if err != nil {
 		return "", err
 	}
-	req := &ResourceRequest{URI: uri, Vars: vars, Meta: meta, SessionID: in.GetSessionId()}
+	caller, err := p.caller("resource", uri, in.GetClientCapabilitiesJson(),
+		in.GetProtocolVersion(), in.GetInputResponsesJson(), in.GetRequestState())
+	if err != nil {
+		return "", err
+	}
+	req := &ResourceRequest{URI: uri, Vars: vars, Meta: meta, SessionID: in.GetSessionId(),
+		Caller: caller}
 	res, err := guard(p, "resource", uri, func() (*ReadResult, error) { return h(ctx, req) })
+	if ir, ok := errors.AsType[*InputRequired](err); ok {
+		return p.inputRequired("resource", uri, &req.Caller, ir)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -342,6 +342,10 @@ func (p *Provider) status(ctx context.Context, kind, name string, err error) err
 	case errors.Is(err, ErrInvalidArguments):
 		p.log.Info("request refused", "kind", kind, "name", name, "reason", err)
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, errNoInputRequired):
+		p.log.Warn("handler asked for input the client cannot give", "kind", kind,
+			"name", name, "err", err)
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()
 	default:

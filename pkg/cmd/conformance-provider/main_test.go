@@ -30,10 +30,10 @@ func TestRun(t *testing.T) {
 	go func() { errc <- run(ctx, c, io.Discard) }()
 
 	rec := reg.Await(t, "conformance", func(r providertest.Record) bool { return r.Live })
-	if rec.Prefix == nil || *rec.Prefix != "" || len(rec.Tools) != 14 || len(rec.Resources) != 3 ||
-		len(rec.ResourceTemplates) != 1 || len(rec.Prompts) != 4 {
+	if rec.Prefix == nil || *rec.Prefix != "" || len(rec.Tools) != 35 || len(rec.Resources) != 3 ||
+		len(rec.ResourceTemplates) != 1 || len(rec.Prompts) != 5 {
 		t.Errorf("registered prefix %v with %d tools, %d resources, %d templates, %d prompts; "+
-			"want empty, 14, 3, 1, 4", rec.Prefix, len(rec.Tools), len(rec.Resources),
+			"want empty, 35, 3, 1, 5", rec.Prefix, len(rec.Tools), len(rec.Resources),
 			len(rec.ResourceTemplates), len(rec.Prompts))
 	}
 	conn, err := grpc.NewClient(rec.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -11,9 +11,15 @@
 //	conformance.Add(p)
 //	go conformance.Watch(ctx, p, conformance.WatchInterval)
 //
-// Only scenarios of protocol revisions up to 2025-11-25 are covered; the
-// draft revision's stateless and multi-round-trip scenarios need protocol
-// features that Switchboard does not offer.
+// It covers the scenarios of the revisions up to 2025-11-25 and those of
+// 2026-07-28: the stateless diagnostics (SEP-2575), the input-required
+// tools (SEP-2322), the custom-header tool (SEP-2243) and the tools of the
+// tasks extension (SEP-2663). Those scenarios mostly test what the gateway
+// makes of ordinary provider behaviour: a tool that asks the client for
+// input becomes an input_required result, a tool that declares task
+// support becomes a task. The provider's own part is the names of the
+// questions, the prompt that answers with an input_required result of its
+// own, and the tools that change the catalogue while it is registered.
 package conformance
 
 import (
@@ -38,6 +44,9 @@ const WatchInterval = 3 * time.Second
 // Add adds the conformance tools, resources and prompts to p.
 func Add(p *provider.Provider) {
 	addTools(p)
+	addStatelessTools(p)
+	addInputTools(p)
+	addTaskTools(p)
 	addResources(p)
 	addPrompts(p)
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,18 +71,25 @@ func TestCatalogue(t *testing.T) {
 		checkDescribed(t, p.GetDefinitionJson())
 	}
 	want := [][]string{{
-		"json_schema_2020_12_tool", "test_audio_content", "test_elicitation",
+		"confirm_delete", "failing_job", "greet", "json_schema_2020_12_tool", "multi_input",
+		"protocol_error_job", "slow_compute", "test_audio_content", "test_elicitation",
 		"test_elicitation_sep1034_defaults", "test_elicitation_sep1330_enums",
 		"test_embedded_resource", "test_error_handling", "test_image_content",
-		"test_multiple_content_types", "test_reconnection", "test_sampling", "test_simple_text",
-		"test_tool_with_logging", "test_tool_with_progress",
+		"test_input_required_result_capabilities", "test_input_required_result_elicitation",
+		"test_input_required_result_list_roots", "test_input_required_result_multi_round",
+		"test_input_required_result_multiple_inputs", "test_input_required_result_request_state",
+		"test_input_required_result_sampling", "test_input_required_result_tampered_state",
+		"test_logging_tool", "test_missing_capability", "test_multiple_content_types",
+		"test_reconnection", "test_sampling", "test_simple_text", "test_streaming_elicitation",
+		"test_tool_with_logging", "test_tool_with_progress", "test_tool_with_task",
+		"test_trigger_prompt_change", "test_trigger_tool_change", "test_x_mcp_header",
 	}, {
 		"test://static-binary", "test://static-text", "test://watched-resource",
 	}, {
 		"test://template/{id}/data",
 	}, {
-		"test_prompt_with_arguments", "test_prompt_with_embedded_resource",
-		"test_prompt_with_image", "test_simple_prompt",
+		"test_input_required_result_prompt", "test_prompt_with_arguments",
+		"test_prompt_with_embedded_resource", "test_prompt_with_image", "test_simple_prompt",
 	}}
 	if diff := cmp.Diff(want, [][]string{tools, resources, templates, prompts}); diff != "" {
 		t.Errorf("catalogue (-want +got):\n%s", diff)
@@ -608,5 +616,431 @@ func TestWatch(t *testing.T) {
 	<-watched
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// answerFunc answers one request to the client, as a client would.
+type answerFunc func(*providerv1.ClientRequest) *providerv1.ClientResponse
+
+// converse runs a call the way a gateway serving a 2026-07-28 client sees
+// it: the requests pending together make a round, answered together once
+// sizes[i] of them are pending. It returns each round's requests and the
+// result, or the call's gRPC error.
+func converse(t *testing.T, c providerv1.ProviderServiceClient, start *providerv1.CallToolStart,
+	sizes []int, answer answerFunc) ([][]*providerv1.ClientRequest, *providerv1.ToolResult, error) {
+	t.Helper()
+	// A tool waiting for a round that never fills would hang the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stream, err := c.CallTool(ctx)
+	if err != nil {
+		t.Fatalf("CallTool: %v", err)
+	}
+	send := func(m *providerv1.CallToolRequest) {
+		if err := stream.Send(m); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	send(&providerv1.CallToolRequest{Message: &providerv1.CallToolRequest_Start{Start: start}})
+	var rounds [][]*providerv1.ClientRequest
+	var pending []*providerv1.ClientRequest
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return rounds, nil, err
+		}
+		if res := resp.GetResult(); res != nil {
+			if len(pending) > 0 {
+				t.Errorf("result with %d requests unanswered", len(pending))
+			}
+			return rounds, res, nil
+		}
+		q := resp.GetRequest()
+		if q == nil {
+			continue
+		}
+		if len(rounds) == len(sizes) {
+			t.Fatalf("request %v after the %d rounds expected", q, len(sizes))
+		}
+		if pending = append(pending, q); len(pending) < sizes[len(rounds)] {
+			continue
+		}
+		for _, q := range pending {
+			send(&providerv1.CallToolRequest{
+				Message: &providerv1.CallToolRequest_Response{Response: answer(q)},
+			})
+		}
+		rounds, pending = append(rounds, pending), nil
+	}
+}
+
+// Answers as the scenarios' clients give them.
+const (
+	nameAlice = `{"action":"accept","content":{"name":"Alice"}}`
+	paris     = `{"role":"assistant","content":{"type":"text",` +
+		`"text":"The capital of France is Paris."},"model":"test-model","stopReason":"endTurn"}`
+	testRoots   = `{"roots":[{"uri":"file:///test/root","name":"Test Root"}]}`
+	noSampling  = `{"code":-32603,"message":"client does not support sampling"}`
+	confirmTrue = `{"action":"accept","content":{"confirm":true}}`
+)
+
+// byMethod answers each method with the result given for it; a value
+// that is a JSON-RPC error object (it has a code) is sent as an error.
+func byMethod(answers map[string]string) answerFunc {
+	return func(q *providerv1.ClientRequest) *providerv1.ClientResponse {
+		a := answers[q.GetMethod()]
+		if strings.HasPrefix(a, `{"code":`) {
+			return &providerv1.ClientResponse{Id: q.GetId(), ErrorJson: a}
+		}
+		return &providerv1.ClientResponse{Id: q.GetId(), ResultJson: a}
+	}
+}
+
+// inTurn answers the requests with the results in turn.
+func inTurn(results ...string) answerFunc {
+	var mu sync.Mutex
+	return func(q *providerv1.ClientRequest) *providerv1.ClientResponse {
+		mu.Lock()
+		defer mu.Unlock()
+		r := results[0]
+		results = results[1:]
+		return &providerv1.ClientResponse{Id: q.GetId(), ResultJson: r}
+	}
+}
+
+var (
+	elicitOnly  = map[string]string{"elicitation/create": nameAlice}
+	allAnswered = map[string]string{"elicitation/create": nameAlice,
+		"sampling/createMessage": paris, "roots/list": testRoots}
+)
+
+// conversation is a call, how the client answers it and what it must
+// see: the methods asked in each round (sorted) and the result.
+type conversation struct {
+	name, tool, args, caps string
+	rounds                 []int
+	answer                 answerFunc
+	wantMethods            [][]string
+	// wantKeys, when set, are the keys of each round's requests (sorted).
+	wantKeys  [][]string
+	wantText  string
+	wantError bool
+	// wantParams, when set, is the first request's params.
+	wantParams string
+}
+
+func (tt conversation) run(t *testing.T, c providerv1.ProviderServiceClient) {
+	t.Helper()
+	rounds, res, err := converse(t, c, &providerv1.CallToolStart{
+		Name: tt.tool, ArgumentsJson: tt.args, ClientCapabilitiesJson: tt.caps,
+	}, tt.rounds, tt.answer)
+	if err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	var methods [][]string
+	for _, r := range rounds {
+		var m []string
+		for _, q := range r {
+			m = append(m, q.GetMethod())
+		}
+		slices.Sort(m)
+		methods = append(methods, m)
+	}
+	if diff := cmp.Diff(tt.wantMethods, methods); diff != "" {
+		t.Errorf("methods per round (-want +got):\n%s", diff)
+	}
+	if tt.wantKeys != nil {
+		var keys [][]string
+		for _, r := range rounds {
+			var k []string
+			for _, q := range r {
+				k = append(k, q.GetKey())
+			}
+			slices.Sort(k)
+			keys = append(keys, k)
+		}
+		if diff := cmp.Diff(tt.wantKeys, keys); diff != "" {
+			t.Errorf("keys per round (-want +got):\n%s", diff)
+		}
+	}
+	if tt.wantParams != "" && len(rounds) > 0 {
+		if diff := cmp.Diff(tt.wantParams, rounds[0][0].GetParamsJson()); diff != "" {
+			t.Errorf("first request's params (-want +got):\n%s", diff)
+		}
+	}
+	if res.GetIsError() != tt.wantError {
+		t.Errorf("isError = %v, want %v: %s", res.GetIsError(), tt.wantError,
+			res.GetContentJson())
+	}
+	if tt.wantText != "" {
+		if diff := cmp.Diff([]block{{Type: "text", Text: tt.wantText}},
+			blocks(t, res.GetContentJson())); diff != "" {
+			t.Errorf("result (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func wantEach(methods ...string) [][]string {
+	out := make([][]string, len(methods))
+	for i, m := range methods {
+		out[i] = []string{m}
+	}
+	return out
+}
+
+// TestInputTools answers the input-required tools as the scenarios'
+// clients do, and checks that questions asked at once come in one round.
+func TestInputTools(t *testing.T) {
+	c := serve(t)
+	const allCaps = `{"elicitation":{},"sampling":{},"roots":{}}`
+	tests := []conversation{{
+		name: "elicitation", tool: "test_input_required_result_elicitation",
+		rounds: []int{1}, answer: byMethod(elicitOnly),
+		wantMethods: wantEach("elicitation/create"), wantText: "Hello, Alice!",
+		wantKeys: wantEach("user_name"),
+		wantParams: `{"message":"What is your name?","requestedSchema":{"type":"object",` +
+			`"properties":{"name":{"type":"string"}},"required":["name"]}}`,
+	}, {
+		// Answers it cannot use are asked again (missing-input-response,
+		// validate-input).
+		name: "elicitation asked again", tool: "test_input_required_result_elicitation",
+		rounds: []int{1, 1, 1},
+		answer: inTurn(`12345`, `{"action":"accept","content":{"other":"x"}}`,
+			`{"action":"accept","content":{"name":"Bob"}}`),
+		wantMethods: wantEach("elicitation/create", "elicitation/create", "elicitation/create"),
+		wantKeys:    wantEach("user_name", "user_name_2", "user_name_3"),
+		wantText:    "Hello, Bob!",
+	}, {
+		name: "elicitation never usable", tool: "test_input_required_result_elicitation",
+		rounds: []int{1, 1, 1}, answer: inTurn(`null`, `{}`, `{"action":"accept"}`),
+		wantMethods: wantEach("elicitation/create", "elicitation/create", "elicitation/create"),
+		wantError:   true,
+	}, {
+		name: "elicitation declined", tool: "test_input_required_result_elicitation",
+		rounds: []int{1}, answer: inTurn(`{"action":"decline"}`),
+		wantMethods: wantEach("elicitation/create"), wantText: "No name was given.",
+	}, {
+		name: "sampling", tool: "test_input_required_result_sampling",
+		rounds: []int{1}, answer: byMethod(allAnswered),
+		wantMethods: wantEach("sampling/createMessage"),
+		wantKeys:    wantEach("capital_question"),
+		wantText:    "Sampling response: The capital of France is Paris.",
+		wantParams: `{"messages":[{"role":"user","content":{"type":"text",` +
+			`"text":"What is the capital of France?"}}],"maxTokens":100}`,
+	}, {
+		name: "list roots", tool: "test_input_required_result_list_roots",
+		rounds: []int{1}, answer: byMethod(allAnswered), wantMethods: wantEach("roots/list"),
+		wantKeys: wantEach("client_roots"),
+		wantText: "Client exposed 1 root(s): file:///test/root", wantParams: `{}`,
+	}, {
+		name: "request state", tool: "test_input_required_result_request_state",
+		rounds: []int{1}, answer: inTurn(`{"action":"accept","content":{"ok":true}}`),
+		wantMethods: wantEach("elicitation/create"), wantKeys: wantEach("confirm"),
+		wantText: "state-ok: confirmation answered (accepted=true, ok=true)",
+		wantParams: `{"message":"Please confirm","requestedSchema":{"type":"object",` +
+			`"properties":{"ok":{"type":"boolean"}},"required":["ok"]}}`,
+	}, {
+		name: "tampered state", tool: "test_input_required_result_tampered_state",
+		rounds: []int{1}, answer: inTurn(`{"action":"accept","content":{"ok":true}}`),
+		wantMethods: wantEach("elicitation/create"),
+		wantText:    "state-ok: confirmation answered (accepted=true, ok=true)",
+	}, {
+		name: "multiple inputs", tool: "test_input_required_result_multiple_inputs",
+		rounds: []int{3}, answer: byMethod(allAnswered),
+		wantMethods: [][]string{{"elicitation/create", "roots/list", "sampling/createMessage"}},
+		wantKeys:    [][]string{{"client_roots", "greeting", "user_name"}},
+		wantText:    "The capital of France is Paris. Alice: 1 root(s) visible",
+	}, {
+		name: "multiple inputs, one refused", tool: "test_input_required_result_multiple_inputs",
+		rounds: []int{3}, answer: byMethod(map[string]string{"elicitation/create": nameAlice,
+			"sampling/createMessage": noSampling, "roots/list": testRoots}),
+		wantMethods: [][]string{{"elicitation/create", "roots/list", "sampling/createMessage"}},
+		wantError:   true,
+	}, {
+		name: "multi round", tool: "test_input_required_result_multi_round",
+		rounds:      []int{1, 1},
+		answer:      inTurn(nameAlice, `{"action":"accept","content":{"color":"blue"}}`),
+		wantMethods: wantEach("elicitation/create", "elicitation/create"),
+		wantKeys:    wantEach("step1", "step2"),
+		wantText:    "Multi-round complete: Alice likes blue",
+		wantParams: `{"message":"Step 1: What is your name?","requestedSchema":` +
+			`{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}}`,
+	}, {
+		// The capability-check scenario's client declares sampling only.
+		name: "capabilities: sampling", tool: "test_input_required_result_capabilities",
+		caps: `{"sampling":{}}`, rounds: []int{1}, answer: byMethod(allAnswered),
+		wantMethods: wantEach("sampling/createMessage"),
+		wantText:    "Capability-aware input requests fulfilled: sampling",
+	}, {
+		name: "capabilities: all", tool: "test_input_required_result_capabilities",
+		caps: allCaps, rounds: []int{3}, answer: byMethod(allAnswered),
+		wantMethods: [][]string{{"elicitation/create", "roots/list", "sampling/createMessage"}},
+		wantText:    "Capability-aware input requests fulfilled: elicitation, sampling, roots",
+	}, {
+		name: "capabilities: none", tool: "test_input_required_result_capabilities",
+		caps: `{}`, wantText: "No declared client capability supports an input request",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, c) })
+	}
+}
+
+// TestStatelessTools checks the diagnostic tools of the server-stateless
+// scenario and the custom-header tool.
+func TestStatelessTools(t *testing.T) {
+	c := serve(t)
+	tests := []conversation{{
+		name: "missing capability", tool: "test_missing_capability",
+		rounds: []int{1}, answer: byMethod(allAnswered),
+		wantMethods: wantEach("sampling/createMessage"),
+		wantText:    "LLM response: The capital of France is Paris.",
+	}, {
+		// The tool asks even so; refusing is up to the gateway.
+		name: "missing capability refused", tool: "test_missing_capability",
+		caps: `{}`, rounds: []int{1},
+		answer:      byMethod(map[string]string{"sampling/createMessage": noSampling}),
+		wantMethods: wantEach("sampling/createMessage"), wantError: true,
+	}, {
+		name: "streaming elicitation", tool: "test_streaming_elicitation",
+		rounds: []int{1}, answer: inTurn(confirmTrue),
+		wantMethods: wantEach("elicitation/create"),
+		wantText:    "Continued after the user's confirmation.",
+	}, {
+		name: "streaming elicitation declined", tool: "test_streaming_elicitation",
+		rounds: []int{1}, answer: inTurn(`{"action":"cancel"}`),
+		wantMethods: wantEach("elicitation/create"), wantText: "Stopped at the user's request.",
+	}, {
+		name: "x-mcp-header", tool: "test_x_mcp_header", args: `{"region":"Hello","level":2}`,
+		wantText: "region=Hello",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, c) })
+	}
+
+	call := runCall(t, c, &providerv1.CallToolStart{Name: "test_logging_tool"}, nil)
+	var logs []string
+	for _, n := range call.Notifications("notifications/message") {
+		logs = append(logs, n.GetParamsJson())
+	}
+	want := []string{`{"level":"info","data":"test_logging_tool executed"}`}
+	if diff := cmp.Diff(want, logs); diff != "" || call.Result.GetIsError() {
+		t.Errorf("test_logging_tool: result %v, logs (-want +got):\n%s", call.Result, diff)
+	}
+}
+
+// TestDeclarations checks what the 2026-07-28 scenarios read from
+// tools/list: task support, and the x-mcp-header annotation.
+func TestDeclarations(t *testing.T) {
+	resp, err := serve(t).Describe(t.Context(), &providerv1.DescribeRequest{})
+	if err != nil {
+		t.Fatalf("Describe: %v", err)
+	}
+	got := map[string]string{}
+	var header map[string]any
+	for _, tool := range resp.GetTools() {
+		if e := tool.GetExecutionJson(); e != "" {
+			got[tool.GetName()] = e
+		}
+		if tool.GetName() == "test_x_mcp_header" {
+			var s struct {
+				Properties map[string]map[string]any `json:"properties"`
+			}
+			json.Unmarshal([]byte(tool.GetInputSchemaJson()), &s)
+			header = s.Properties["region"]
+		}
+	}
+	optional, required := `{"taskSupport":"optional"}`, `{"taskSupport":"required"}`
+	want := map[string]string{
+		"slow_compute": optional, "failing_job": required, "protocol_error_job": optional,
+		"confirm_delete": optional, "multi_input": optional, "test_tool_with_task": required,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("execution (-want +got):\n%s", diff)
+	}
+	// The custom-header scenario needs a string property naming a header.
+	if header["type"] != "string" || header["x-mcp-header"] != "Region" {
+		t.Errorf("region property = %v, want a string with x-mcp-header Region", header)
+	}
+}
+
+// TestTaskTools runs the tools of the tasks extension scenarios as plain
+// calls: whether they run as tasks is the gateway's business.
+func TestTaskTools(t *testing.T) {
+	c := serve(t)
+	tests := []conversation{{
+		name: "greet", tool: "greet", args: `{"name":"World"}`, wantText: "Hello, World!",
+	}, {
+		name: "slow_compute instant", tool: "slow_compute",
+		args: `{"seconds":0,"label":"instant"}`, wantText: `Computed "instant" in 0s`,
+	}, {
+		name: "slow_compute", tool: "slow_compute",
+		args: `{"seconds":0.05,"label":"short"}`, wantText: `Computed "short" in 0.05s`,
+	}, {
+		name: "failing_job", tool: "failing_job",
+		wantText: "failing_job failed on purpose", wantError: true,
+	}, {
+		name: "confirm_delete", tool: "confirm_delete", args: `{"filename":"rt.txt"}`,
+		rounds: []int{1}, answer: inTurn(confirmTrue),
+		wantMethods: wantEach("elicitation/create"), wantText: "Deleted rt.txt",
+		wantParams: `{"message":"Delete rt.txt?","requestedSchema":{"type":"object",` +
+			`"properties":{"confirm":{"type":"boolean"}},"required":["confirm"]}}`,
+	}, {
+		name: "confirm_delete declined", tool: "confirm_delete", args: `{"filename":"rt.txt"}`,
+		rounds: []int{1}, answer: inTurn(`{"action":"decline"}`),
+		wantMethods: wantEach("elicitation/create"), wantText: "Kept rt.txt",
+	}, {
+		// The partial-fulfillment check answers both questions alike.
+		name: "multi_input", tool: "multi_input", rounds: []int{2},
+		answer: inTurn(`{"action":"accept","content":{"name":"partial-1","confirm":true}}`,
+			`{"action":"accept","content":{"name":"partial-2","confirm":true}}`),
+		wantMethods: [][]string{{"elicitation/create", "elicitation/create"}},
+	}, {
+		name: "test_tool_with_task", tool: "test_tool_with_task",
+		rounds: []int{1}, answer: byMethod(elicitOnly),
+		wantMethods: wantEach("elicitation/create"), wantText: "Hello, Alice!",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, c) })
+	}
+
+	for _, tt := range []struct{ tool, args string }{
+		{"protocol_error_job", ""},
+		{"confirm_delete", `{}`},
+		{"slow_compute", `{"seconds":-1}`},
+	} {
+		_, err := providertest.RunCall(t.Context(), c,
+			&providerv1.CallToolStart{Name: tt.tool, ArgumentsJson: tt.args}, nil)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s(%s): %v, want InvalidArgument", tt.tool, tt.args, err)
+		}
+	}
+}
+
+// TestSlowComputeCancel cancels slow_compute once it reports progress:
+// the call ends cancelled, not with a result, so that a cancelled task
+// settles as cancelled.
+func TestSlowComputeCancel(t *testing.T) {
+	c := serve(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stream, err := c.CallTool(ctx)
+	if err != nil {
+		t.Fatalf("CallTool: %v", err)
+	}
+	err = stream.Send(&providerv1.CallToolRequest{Message: &providerv1.CallToolRequest_Start{
+		Start: &providerv1.CallToolStart{Name: "slow_compute",
+			ArgumentsJson: `{"seconds":60,"label":"cancel"}`, MetaJson: `{"progressToken":"p"}`},
+	}})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	resp, err := stream.Recv()
+	if n := resp.GetNotification(); err != nil || n.GetMethod() != "notifications/progress" ||
+		n.GetParamsJson() != `{"progressToken":"p","progress":0,"total":60}` {
+		t.Fatalf("first message = %v, %v; want progress 0 of 60", resp, err)
+	}
+	cancel()
+	if resp, err := stream.Recv(); status.Code(err) != codes.Canceled {
+		t.Errorf("after cancelling: %v, %v; want Canceled", resp, err)
 	}
 }

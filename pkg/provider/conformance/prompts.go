@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"switchboard.dev/pkg/provider"
@@ -42,6 +43,49 @@ func addPrompts(p *provider.Provider) {
 			provider.UserMessage(provider.TextBlock("Please analyze the image above.")),
 		}}, nil
 	})
+	p.AddPrompt(provider.Prompt{
+		Name: "test_input_required_result_prompt", Title: "Prompt Asking For Context",
+		Description: "Asks the user which context to use, then renders a prompt with it " +
+			"(SEP-2322)",
+	}, contextPrompt)
+}
+
+// contextKey names the question of test_input_required_result_prompt, as
+// the non-tool-request scenario expects.
+const contextKey = "user_context"
+
+// contextSchema is the question's requestedSchema.
+const contextSchema = `{"type":"object","properties":{"context":{"type":"string"}},` +
+	`"required":["context"]}`
+
+// contextPrompt asks a stateless client for a context with an
+// input_required result, and renders the prompt with the answer of the
+// client's retry. A client that cannot answer, or declines, gets the
+// prompt without a context.
+func contextPrompt(_ context.Context, req *provider.PromptRequest) (
+	*provider.PromptResult, error) {
+	if !req.AcceptsInputRequired() {
+		return provider.UserPrompt("Answer without any particular context."), nil
+	}
+	if res, ok := req.ElicitResponse(contextKey); ok {
+		var content struct {
+			Context string `json:"context"`
+		}
+		if res.Action != "accept" {
+			return provider.UserPrompt("Answer without any particular context."), nil
+		}
+		if json.Unmarshal(res.Content, &content) == nil && content.Context != "" {
+			return provider.UserPrompt("Answer using this context: " + content.Context), nil
+		}
+	}
+	// No usable answer yet: ask (again). The state only marks the retry
+	// as one of this prompt's rounds; the provider signs it.
+	return nil, &provider.InputRequired{
+		Requests: map[string]provider.InputRequest{contextKey: provider.ElicitInput(formParams{
+			"What context should the prompt use?", json.RawMessage(contextSchema),
+		})},
+		State: "asked:" + contextKey,
+	}
 }
 
 // embeddedResourcePrompt embeds a text resource at the URI given.
