@@ -246,7 +246,10 @@ type Annotations struct {
 // Handler runs one tool call. Its context is the call's: it ends when
 // the caller cancels. A returned error becomes a result with isError set,
 // except that an error wrapping ErrInvalidArguments is refused with gRPC
-// INVALID_ARGUMENT.
+// INVALID_ARGUMENT, and an *mcperr.Error (package switchboard.dev/pkg/mcperr)
+// ends the request with that JSON-RPC error instead of a result: for
+// failures that are not the tool's to report, such as an outcome that is
+// unknown.
 type Handler func(ctx context.Context, req *Request) (*Result, error)
 
 // tool is a registered tool with its handler and compiled input schema.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"switchboard.dev/pkg/mcperr"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 )
 
@@ -121,7 +122,13 @@ func (p *Provider) call(ctx context.Context, start *providerv1.CallToolStart, x 
 			return p.resultProto(t, res), nil
 		}
 	}
+	var protocolErr *mcperr.Error
 	switch {
+	case errors.As(err, &protocolErr):
+		// The tool ends the request with a JSON-RPC error of its choosing
+		// instead of a result; the client gets that code and message.
+		p.log.Info("call ended with a protocol error", "tool", t.def.Name, "code", protocolErr.Code)
+		return nil, protocolErr.Status(codes.Internal).Err()
 	case errors.Is(err, ErrInvalidArguments):
 		p.log.Info("call refused", "tool", t.def.Name, "reason", err)
 		return nil, status.Errorf(codes.InvalidArgument, "tool %q: %v", t.def.Name, err)

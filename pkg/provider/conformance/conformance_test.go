@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"switchboard.dev/pkg/mcperr"
 	"switchboard.dev/pkg/provider"
 	"switchboard.dev/pkg/provider/conformance"
 	"switchboard.dev/pkg/provider/providertest"
@@ -1003,8 +1004,12 @@ func TestTaskTools(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, c) })
 	}
 
+	_, err := providertest.RunCall(t.Context(), c,
+		&providerv1.CallToolStart{Name: "protocol_error_job"}, nil)
+	if e, ok := mcperr.From(err); !ok || e.Code != -32603 {
+		t.Errorf("protocol_error_job: %v, want the MCP error -32603", err)
+	}
 	for _, tt := range []struct{ tool, args string }{
-		{"protocol_error_job", ""},
 		{"confirm_delete", `{}`},
 		{"slow_compute", `{"seconds":-1}`},
 	} {

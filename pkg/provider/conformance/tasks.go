@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"switchboard.dev/pkg/mcperr"
 	"switchboard.dev/pkg/provider"
 )
 
@@ -80,16 +81,14 @@ func addTaskTools(p *provider.Provider) {
 		}
 		return provider.Errorf("failing_job failed on purpose"), nil
 	})
+	// codeInternalError is JSON-RPC's internal error.
+	const codeInternalError = -32603
 	p.AddTool(provider.Tool{
 		Name: "protocol_error_job", Description: "Fails with a protocol error instead of " +
 			"a result; may run as a task",
 		Execution: taskOptional,
 	}, func(context.Context, *provider.Request) (*provider.Result, error) {
-		// Known shortcoming: refusing the arguments is the only protocol
-		// error a provider's tool can end with, so this is -32602 where a
-		// crashed server would give -32603.
-		return nil, fmt.Errorf("%w: protocol_error_job always fails at the protocol level",
-			provider.ErrInvalidArguments)
+		return nil, mcperr.New(codeInternalError, "protocol_error_job always fails at the protocol level")
 	})
 	provider.AddTypedTool(p, provider.Tool{
 		Name: "confirm_delete", Description: "Asks the user to confirm deleting a file, " +

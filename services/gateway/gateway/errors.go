@@ -5,9 +5,10 @@ import (
 	"errors"
 	"net/http"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"switchboard.dev/pkg/mcperr"
 )
 
 // This file is the one place where internal failures become protocol
@@ -100,6 +101,9 @@ func methodError(err error) *rpcError {
 	if errors.As(err, &re) {
 		return re
 	}
+	if e := mcpError(err); e != nil {
+		return e
+	}
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.NotFound, codes.InvalidArgument, codes.OutOfRange:
@@ -113,12 +117,13 @@ func methodError(err error) *rpcError {
 
 // toolFailure tells whether a tools/call failure is a tool execution error,
 // which MCP reports as a result with isError: true so that the model can
-// see it, rather than as a protocol error. Arguments that fail the tool's
+// see it, rather than as a protocol error (a JSON-RPC error that the
+// provider or the registry chose is always a protocol error). Arguments that fail the tool's
 // input schema are execution errors from 2025-11-25 on (Tools, Error
 // Handling), so that the model can correct itself; earlier revisions
 // listed them as invalid params.
 func toolFailure(err error, version string) (string, bool) {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || mcpError(err) != nil {
 		return "", false
 	}
 	st := status.Convert(err)
@@ -138,22 +143,13 @@ func toolFailure(err error, version string) (string, bool) {
 	return "", false
 }
 
-// reasonHeaderMismatch is the ErrorInfo reason with which the registry
-// marks a stateless call whose Mcp-Param headers contradict its
-// arguments.
-const reasonHeaderMismatch = "HEADER_MISMATCH"
-
-// asHeaderMismatch returns the HeaderMismatch error (2026-07-28) that a
-// backend failure stands for, or nil.
-func asHeaderMismatch(err error) *rpcError {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.InvalidArgument {
+// mcpError returns the JSON-RPC error a backend failure carries as it
+// came, such as a provider's own protocol error or the registry's
+// HeaderMismatch (2026-07-28), or nil (see package mcperr).
+func mcpError(err error) *rpcError {
+	e, ok := mcperr.From(err)
+	if !ok {
 		return nil
 	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reasonHeaderMismatch {
-			return newRPCError(codeHeaderMismatch, st.Message())
-		}
-	}
-	return nil
+	return &rpcError{Code: e.Code, Message: e.Message, Data: e.Data}
 }

@@ -198,6 +198,11 @@ var nameMember = map[string]string{
 	"tools/call":     "name",
 	"prompts/get":    "name",
 	"resources/read": "uri",
+	// The tasks extension routes on the task (SEP-2663, Streamable HTTP:
+	// Routing Headers).
+	"tasks/get":    "taskId",
+	"tasks/update": "taskId",
+	"tasks/cancel": "taskId",
 }
 
 func headerMismatch(msg string) *rpcError {
@@ -275,6 +280,10 @@ var statelessMethods = map[string]methodFunc{
 	"prompts/list":             (*Handler).listPrompts,
 	"prompts/get":              (*Handler).getPrompt,
 	"completion/complete":      (*Handler).complete,
+	// The tasks extension (tasks2026.go).
+	"tasks/get":    (*Handler).getTaskExt,
+	"tasks/update": (*Handler).updateTaskExt,
+	"tasks/cancel": (*Handler).cancelTaskExt,
 }
 
 // cacheScopes gives the caching hint of each cacheable method's result.
@@ -366,6 +375,7 @@ var statelessCapabilities = map[string]any{
 	"prompts":     map[string]any{"listChanged": true},
 	"completions": map[string]any{},
 	"logging":     map[string]any{},
+	"extensions":  tasksCapability,
 }
 
 // statelessReply writes the answer to one stateless request.

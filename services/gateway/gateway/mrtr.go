@@ -56,6 +56,9 @@ type callState struct {
 	// Keys maps the names the client saw in the last round's
 	// inputRequests to the registry's ids of those requests.
 	Keys map[string]string `json:"k,omitempty"`
+	// Task is the registry's id of the task the call runs as, when the
+	// rounds are the opening questions of a task (tasks2026_call.go).
+	Task string `json:"task,omitempty"`
 }
 
 // statelessCallParams are the members of tools/call this file reads.
@@ -101,6 +104,9 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 	st := callState{Session: created.GetSession().GetId(), Stream: newStreamName(), Tool: req.GetName()}
 	st.After = primingID(st.Stream)
 	req.SessionId, req.Stream, req.RequestIdJson = st.Session, st.Stream, stateCallID
+	if tasksDeclared(sess.GetClientCapabilitiesJson()) && h.callAsTask(r.Context(), out, sess, req, st) {
+		return // tasks2026_call.go
+	}
 
 	// Detached until the registry confirms the call runs, as for streamed
 	// calls of the other generation (callstream.go).
@@ -112,7 +118,7 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 	}
 	if err != nil {
 		h.dropSession(st.Session)
-		if e := asHeaderMismatch(err); e != nil {
+		if e := statelessRefusal(err); e != nil {
 			out.fail(e)
 			return
 		}
@@ -122,7 +128,7 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 	// A call refused before it ran ends its stream with the reason, since
 	// the registry's headers do not always arrive first.
 	failed := func(err error) {
-		if e := asHeaderMismatch(err); e != nil {
+		if e := statelessRefusal(err); e != nil {
 			out.fail(e)
 			return
 		}
@@ -175,6 +181,10 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 			return
 		}
 		answered = append(answered, id)
+	}
+	if st.Task != "" {
+		h.openingRound(ctx, out, st, answered) // tasks2026_call.go
+		return
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"switchboard.dev/pkg/mcperr"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
@@ -181,6 +182,9 @@ func (s *Server) providerErr(ctx context.Context, name, addr, what string, err e
 				what, s.cfg.CallTimeout)
 		}
 		return ctx.Err()
+	}
+	if e, ok := mcperr.From(err); ok {
+		return fmt.Errorf("provider %q: %w", name, e)
 	}
 	st := status.Convert(err)
 	switch st.Code() {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"switchboard.dev/pkg/mcperr"
 )
 
 // Sentinel errors classify every failure the registry reports. Test with
@@ -38,10 +39,9 @@ var (
 	ErrHeaderMismatch = errors.New("header mismatch")
 )
 
-// ReasonHeaderMismatch is the ErrorInfo reason that tells the gateway an
-// InvalidArgument status is a HeaderMismatch, which has an MCP error code
-// and HTTP status of its own.
-const ReasonHeaderMismatch = "HEADER_MISMATCH"
+// codeHeaderMismatch is HeaderMismatch (2026-07-28), which the gateway
+// answers with HTTP 400.
+const codeHeaderMismatch = -32020
 
 // kindError carries a client-facing message and the sentinel that
 // classifies it, without the sentinel's text leaking into the message.
@@ -71,16 +71,14 @@ func (s *Server) toStatus(method string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// A provider's own JSON-RPC error goes on as it came.
+	if e, ok := mcperr.From(err); ok {
+		return e.Status(codes.Internal).Err()
+	}
 	code := codes.Internal
 	switch {
 	case errors.Is(err, ErrHeaderMismatch):
-		st := status.New(codes.InvalidArgument, err.Error())
-		if d, derr := st.WithDetails(&errdetails.ErrorInfo{
-			Reason: ReasonHeaderMismatch, Domain: "switchboard.dev",
-		}); derr == nil {
-			st = d
-		}
-		return st.Err()
+		return mcperr.New(codeHeaderMismatch, err.Error()).Status(codes.InvalidArgument).Err()
 	case errors.Is(err, ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"switchboard.dev/pkg/mcperr"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 )
 
@@ -128,6 +129,13 @@ func errorResultJSON(msg string) string {
 // provider refused are such failures from 2025-11-25 on and invalid
 // params before; a tool the provider does not know is invalid params.
 func failureResponse(id string, err error, version string) (string, error) {
+	if e, ok := mcperr.From(err); ok {
+		obj := fmt.Sprintf(`{"code":%d,"message":%s`, e.Code, jsonString(e.Message))
+		if len(e.Data) > 0 {
+			obj += `,"data":` + string(e.Data)
+		}
+		return compactJSON(`{"jsonrpc":"2.0","id":` + id + `,"error":` + obj + `}}`)
+	}
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrInvalid) && version >= "2025-11-25":

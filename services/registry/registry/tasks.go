@@ -66,15 +66,15 @@ func taskStreamName(taskID string) string { return "t" + taskID }
 // CreateTask starts a task-augmented tool call and returns the task.
 func (s *Server) CreateTask(ctx context.Context, req *registryv1.CreateTaskRequest) (
 	*registryv1.CreateTaskResponse, error) {
-	task, err := s.createTask(ctx, req)
+	resp, err := s.createTask(ctx, req)
 	if err != nil {
 		return nil, s.toStatus("CreateTask", err)
 	}
-	return &registryv1.CreateTaskResponse{Task: task}, nil
+	return resp, nil
 }
 
 func (s *Server) createTask(ctx context.Context, req *registryv1.CreateTaskRequest) (
-	*registryv1.Task, error) {
+	*registryv1.CreateTaskResponse, error) {
 	call, ttl, err := s.validateTask(req)
 	if err != nil {
 		return nil, err
@@ -83,8 +83,16 @@ func (s *Server) createTask(ctx context.Context, req *registryv1.CreateTaskReque
 	if err != nil {
 		return nil, err
 	}
-	if ts := taskSupport(tool); ts != taskSupportOptional && ts != taskSupportRequired {
+	ts := taskSupport(tool)
+	if ts != taskSupportOptional && ts != taskSupportRequired {
 		return nil, errorf(ErrPrecondition, "tool %q does not support tasks", call.GetName())
+	}
+	if call.GetCheckParamHeaders() {
+		err := checkParamHeaders(tool.GetTool().GetInputSchemaJson(), call.GetArgumentsJson(),
+			call.GetParamHeaders())
+		if err != nil {
+			return nil, err
+		}
 	}
 	client, release, err := s.pool.acquire(addr)
 	if err != nil {
@@ -98,7 +106,7 @@ func (s *Server) createTask(ctx context.Context, req *registryv1.CreateTaskReque
 	}
 	s.log.Info("task created", "task_id", id, "session_id", call.GetSessionId(),
 		"tool", call.GetName(), "ttl", ttl)
-	return task, nil
+	return &registryv1.CreateTaskResponse{Task: task, TaskSupport: ts}, nil
 }
 
 // taskRoute is the tool a task calls and a client of its provider, with

@@ -22,12 +22,15 @@ import (
 // touch a session's tasks together even on Redis Cluster:
 //
 //	<ns>:{<session>}:task:<id>  HASH  status, message, created and updated
-//	                                  (Unix ms, Redis clock), ttl and poll
+//	                                  (Unix ms, Redis clock), created_us
+//	                                  (the same in µs), ttl and poll
 //	                                  (ms), stream, tool, pending (JSON
 //	                                  array of request messages), result
 //	                                  and error (JSON)
-//	<ns>:{<session>}:tasks      ZSET  "<created ms, 16 digits>:<id>",
-//	                                  score 0: creation order
+//	<ns>:{<session>}:tasks      ZSET  "<created µs, 16 digits>:<id>",
+//	                                  score 0: creation order (scripts
+//	                                  run one at a time, so two tasks
+//	                                  never share a microsecond)
 //
 // A task's hash expires ttl after creation, whatever its status. The
 // index lives as long as its longest-lived task, and loses the members of
@@ -57,6 +60,11 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
 local function terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
@@ -65,17 +73,20 @@ end
 // createTaskScript stores a new task in status working and indexes it.
 //
 // KEYS: the task, the session's index. ARGV: id, ttl ms, poll ms, stream,
-// tool. Returns the creation time in Unix ms.
+// tool. Returns the creation time in Unix µs.
 var createTaskScript = redis.NewScript(taskLua + `
-local now = string.format('%.0f', now_ms())
+local us = now_us()
+local now = string.format('%.0f', math.floor(us / 1000))
+local created_us = string.format('%016.0f', us)
 redis.call('HSET', KEYS[1], 'status', 'working', 'message', '', 'created', now,
-  'updated', now, 'ttl', ARGV[2], 'poll', ARGV[3], 'stream', ARGV[4], 'tool', ARGV[5])
+  'created_us', created_us, 'updated', now, 'ttl', ARGV[2], 'poll', ARGV[3],
+  'stream', ARGV[4], 'tool', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, string.format('%016.0f', tonumber(now)) .. ':' .. ARGV[1])
+redis.call('ZADD', KEYS[2], 0, created_us .. ':' .. ARGV[1])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-return now
+return created_us
 `)
 
 // updateTaskScript moves a task to a status, unless it is in a terminal
@@ -157,7 +168,16 @@ func (s *Store) taskIndex(session string) string {
 
 // taskMember is a task's member in its session's index.
 func taskMember(t *registryv1.Task) string {
-	return fmt.Sprintf("%016d:%s", t.GetCreateTime().AsTime().UnixMilli(), t.GetTaskId())
+	return fmt.Sprintf("%016d:%s", t.GetCreateTime().AsTime().UnixMicro(), t.GetTaskId())
+}
+
+// createdAt is a task's creation time, to the microsecond when stored so.
+func createdAt(f map[string]string) time.Time {
+	if us, err := strconv.ParseInt(f["created_us"], 10, 64); err == nil {
+		return time.UnixMicro(us)
+	}
+	ms, _ := strconv.ParseInt(f["created"], 10, 64)
+	return time.UnixMilli(ms)
 }
 
 // CreateTask stores a new task in status working and returns it.
@@ -169,7 +189,8 @@ func (s *Store) CreateTask(ctx context.Context, spec taskSpec) (*registryv1.Task
 	if err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
-	at := fromMillis(created)
+	us, _ := strconv.ParseInt(created, 10, 64)
+	at := time.UnixMicro(us)
 	return &registryv1.Task{
 		TaskId: spec.id, SessionId: spec.session, Status: taskWorking,
 		CreateTime: timestamppb.New(at), UpdateTime: timestamppb.New(at),
@@ -273,7 +294,7 @@ func decodeTask(session, id string, f map[string]string) (taskRecord, error) {
 	}
 	t := &registryv1.Task{
 		TaskId: id, SessionId: session, Status: f["status"], StatusMessage: f["message"],
-		CreateTime:   timestamppb.New(time.UnixMilli(ms("created"))),
+		CreateTime:   timestamppb.New(createdAt(f)),
 		UpdateTime:   timestamppb.New(time.UnixMilli(ms("updated"))),
 		Ttl:          durationpb.New(time.Duration(ms("ttl")) * time.Millisecond),
 		PollInterval: durationpb.New(time.Duration(ms("poll")) * time.Millisecond),

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"switchboard.dev/pkg/mcperr"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
@@ -203,6 +204,58 @@ func TestTaskRefused(t *testing.T) {
 			t.Errorf("ttl %s, want the default 1h", got)
 		}
 	})
+}
+
+// TestCreateTaskSupportAndHeaders checks what the stateless generation's
+// tasks extension needs of CreateTask: the tool's task support in the
+// answer, and the Mcp-Param headers checked before the task exists.
+func TestCreateTaskSupportAndHeaders(t *testing.T) {
+	f := startRegistry(t)
+	region := taskTool("region", "optional")
+	region.InputSchemaJson = `{"type":"object","properties":{` +
+		`"region":{"type":"string","x-mcp-header":"Region"}}}`
+	p := startProvider(t, &testProvider{name: "p", tools: []*providerv1.Tool{
+		taskTool("may", "optional"), taskTool("must", "required"), region}})
+	f.register(t, p, nil, 0)
+	sid := f.newSession(t, allCaps)
+
+	for _, support := range []string{"optional", "required"} {
+		tool := map[string]string{"optional": "p__may", "required": "p__must"}[support]
+		resp, err := f.client.CreateTask(t.Context(), taskReq(tool, sid))
+		if err != nil {
+			t.Fatalf("create task of %s: %v", tool, err)
+		}
+		if got := resp.GetTaskSupport(); got != support {
+			t.Errorf("task support of %s = %q, want %q", tool, got, support)
+		}
+	}
+
+	tests := []struct {
+		name    string
+		headers map[string]string
+		check   bool
+		code    codes.Code
+	}{
+		{"matching header", map[string]string{"region": "eu"}, true, codes.OK},
+		{"mismatched header", map[string]string{"region": "us"}, true, codes.InvalidArgument},
+		{"missing header", nil, true, codes.InvalidArgument},
+		{"not asked to check", nil, false, codes.OK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := taskReq("p__region", sid)
+			req.Call.ArgumentsJson = `{"region":"eu"}`
+			req.Call.ParamHeaders, req.Call.CheckParamHeaders = tc.headers, tc.check
+			_, err := f.client.CreateTask(t.Context(), req)
+			wantCode(t, err, tc.code)
+			if tc.code == codes.OK {
+				return
+			}
+			if e, ok := mcperr.From(err); !ok || e.Code != codeHeaderMismatch {
+				t.Errorf("error %v, want the MCP error %d", err, codeHeaderMismatch)
+			}
+		})
+	}
 }
 
 func TestTaskInputRequired(t *testing.T) {

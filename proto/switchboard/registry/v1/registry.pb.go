@@ -2372,7 +2372,11 @@ func (x *CreateTaskRequest) GetTtl() *durationpb.Duration {
 type CreateTaskResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The task, in status "working".
-	Task          *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Task *Task `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// The tool's execution.taskSupport: "optional" or "required". The
+	// stateless generation's tasks extension lets the edge decide per call
+	// how to hand the task out, which depends on it.
+	TaskSupport   string `protobuf:"bytes,2,opt,name=task_support,json=taskSupport,proto3" json:"task_support,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2412,6 +2416,13 @@ func (x *CreateTaskResponse) GetTask() *Task {
 		return x.Task
 	}
 	return nil
+}
+
+func (x *CreateTaskResponse) GetTaskSupport() string {
+	if x != nil {
+		return x.TaskSupport
+	}
+	return ""
 }
 
 // GetTaskRequest names a task.
@@ -3026,9 +3037,10 @@ const file_switchboard_registry_v1_registry_proto_rawDesc = "" +
 	"\x15pending_requests_json\x18\v \x03(\tR\x13pendingRequestsJson\"~\n" +
 	"\x11CreateTaskRequest\x12<\n" +
 	"\x04call\x18\x01 \x01(\v2(.switchboard.registry.v1.CallToolRequestR\x04call\x12+\n" +
-	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"G\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"j\n" +
 	"\x12CreateTaskResponse\x121\n" +
-	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task\"H\n" +
+	"\x04task\x18\x01 \x01(\v2\x1d.switchboard.registry.v1.TaskR\x04task\x12!\n" +
+	"\ftask_support\x18\x02 \x01(\tR\vtaskSupport\"H\n" +
 	"\x0eGetTaskRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +

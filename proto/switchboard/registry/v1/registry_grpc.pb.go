@@ -113,6 +113,9 @@ type RegistryServiceClient interface {
 	// Every status change after creation is also appended to the session's
 	// standalone stream as notifications/tasks/status.
 	//
+	// With call.check_param_headers the call's Mcp-Param headers are checked
+	// first, as for CallTool.
+	//
 	// NOT_FOUND for an unknown tool; FAILED_PRECONDITION when the tool's
 	// execution.taskSupport is neither "optional" nor "required".
 	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error)
@@ -416,6 +419,9 @@ type RegistryServiceServer interface {
 	// with the task, which then ends its stream with an empty final event.
 	// Every status change after creation is also appended to the session's
 	// standalone stream as notifications/tasks/status.
+	//
+	// With call.check_param_headers the call's Mcp-Param headers are checked
+	// first, as for CallTool.
 	//
 	// NOT_FOUND for an unknown tool; FAILED_PRECONDITION when the tool's
 	// execution.taskSupport is neither "optional" nor "required".
