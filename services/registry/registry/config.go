@@ -3,10 +3,12 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"switchboard.dev/pkg/config"
+	"switchboard.dev/pkg/httpguard"
 )
 
 // Config holds every setting of the registry service. Start from
@@ -48,6 +50,19 @@ type Config struct {
 	// TaskPollInterval is the time between two polls of a task that the
 	// registry suggests to clients. Default 1s.
 	TaskPollInterval time.Duration
+	// UpstreamsFile is the YAML file that declares upstream MCP servers
+	// (see upstream.File). Empty means none.
+	UpstreamsFile string
+	// UpstreamsReloadInterval is how often the upstreams file, and the
+	// upstreams declared through the admin API, are read again. Default 2s.
+	UpstreamsReloadInterval time.Duration
+	// AdminAddr is the listen address of the admin API (gRPC and REST on
+	// one port). Empty disables it. Default 127.0.0.1:7290.
+	AdminAddr string
+	// AdminToken, when not empty, is required of every admin request as
+	// "Authorization: Bearer <token>". Required when AdminAddr is not a
+	// loopback address.
+	AdminToken string
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string
 	// LogFormat is text or json. Default text.
@@ -63,22 +78,24 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		GRPCAddr:         "127.0.0.1:7200",
-		HTTPAddr:         "127.0.0.1:7280",
-		RedisURL:         "redis://127.0.0.1:6379/0",
-		RedisNamespace:   "sb",
-		SessionAddr:      "127.0.0.1:7100",
-		DefaultLeaseTTL:  30 * time.Second,
-		MaxLeaseTTL:      5 * time.Minute,
-		DefaultPageSize:  100,
-		MaxPageSize:      1000,
-		CallTimeout:      5 * time.Minute,
-		MaxTaskTTL:       time.Hour,
-		TaskPollInterval: time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
-		ShutdownTimeout:  10 * time.Second,
-		DrainDelay:       0,
+		GRPCAddr:                "127.0.0.1:7200",
+		HTTPAddr:                "127.0.0.1:7280",
+		RedisURL:                "redis://127.0.0.1:6379/0",
+		RedisNamespace:          "sb",
+		SessionAddr:             "127.0.0.1:7100",
+		DefaultLeaseTTL:         30 * time.Second,
+		MaxLeaseTTL:             5 * time.Minute,
+		DefaultPageSize:         100,
+		MaxPageSize:             1000,
+		CallTimeout:             5 * time.Minute,
+		MaxTaskTTL:              time.Hour,
+		TaskPollInterval:        time.Second,
+		AdminAddr:               "127.0.0.1:7290",
+		LogLevel:                "info",
+		UpstreamsReloadInterval: 2 * time.Second,
+		LogFormat:               "text",
+		ShutdownTimeout:         10 * time.Second,
+		DrainDelay:              0,
 	}
 }
 
@@ -103,6 +120,14 @@ func (c *Config) Bind(l *config.Loader) {
 		"longest time a task and its result are kept")
 	l.Duration(&c.TaskPollInterval, "task-poll-interval", d.TaskPollInterval,
 		"time between task polls suggested to clients")
+	l.String(&c.UpstreamsFile, "upstreams-file", d.UpstreamsFile,
+		"YAML file declaring upstream MCP servers (empty means none)")
+	l.Duration(&c.UpstreamsReloadInterval, "upstreams-reload-interval",
+		d.UpstreamsReloadInterval, "how often upstream declarations are read again")
+	l.String(&c.AdminAddr, "admin-addr", d.AdminAddr,
+		"admin API listen address, gRPC and REST (empty disables it)")
+	l.String(&c.AdminToken, "admin-token", d.AdminToken,
+		"bearer token required by the admin API (required off loopback)")
 	l.String(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	l.String(&c.LogFormat, "log-format", d.LogFormat, "text or json")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout,
@@ -138,5 +163,19 @@ func (c Config) Validate() error {
 	check(c.ShutdownTimeout > 0,
 		"shutdown-timeout %s: want a positive duration", c.ShutdownTimeout)
 	check(c.DrainDelay >= 0, "drain-delay %s: want zero or more", c.DrainDelay)
+	check(c.UpstreamsReloadInterval >= 10*time.Millisecond,
+		"upstreams-reload-interval %s: want at least 10ms", c.UpstreamsReloadInterval)
+	// Anyone who reaches the admin API can make every replica connect to
+	// any address, or with allowAdminStdio run commands: off this machine
+	// it needs a token.
+	check(c.AdminAddr == "" || c.AdminToken != "" || loopbackAddr(c.AdminAddr),
+		"admin-addr %q: not a loopback address, so admin-token is required", c.AdminAddr)
 	return errors.Join(errs...)
+}
+
+// loopbackAddr reports whether addr is host:port with a loopback host. An
+// empty host listens on every interface, so it is not.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && httpguard.LoopbackHost(host)
 }

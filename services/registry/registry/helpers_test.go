@@ -35,12 +35,14 @@ func TestMain(m *testing.M) {
 // fixture is a registry served on loopback for one test, with a real
 // session service of its own.
 type fixture struct {
-	conn     *grpc.ClientConn
-	client   registryv1.RegistryServiceClient
-	httpURL  string
-	store    *Store
-	cfg      Config
-	sessions sessionv1.SessionServiceClient
+	conn    *grpc.ClientConn
+	client  registryv1.RegistryServiceClient
+	httpURL string
+	// adminAddr is the admin API's address (gRPC and REST).
+	adminAddr string
+	store     *Store
+	cfg       Config
+	sessions  sessionv1.SessionServiceClient
 }
 
 // testConfig returns a configuration on free loopback ports and a fresh
@@ -50,6 +52,7 @@ func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.RedisURL = redistest.URL(t)
 	cfg.RedisNamespace = redistest.Namespace(t)
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -87,14 +90,12 @@ func (f *fixture) replica(t testing.TB) *fixture {
 func (f *fixture) run(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]string, 1)
+	addrs := make(chan Addrs, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, logging.Discard(), f.store.rdb, f.cfg, func(g, h string) {
-			addrs <- [2]string{g, h}
-		})
+		done <- Run(ctx, logging.Discard(), f.store.rdb, f.cfg, func(a Addrs) { addrs <- a })
 	}()
-	var bound [2]string
+	var bound Addrs
 	select {
 	case bound = <-addrs:
 	case err := <-done:
@@ -107,9 +108,10 @@ func (f *fixture) run(t testing.TB) {
 			t.Errorf("registry stopped: %v", err)
 		}
 	})
-	f.conn = dial(t, bound[0])
+	f.conn = dial(t, bound.GRPC)
 	f.client = registryv1.NewRegistryServiceClient(f.conn)
-	f.httpURL = "http://" + bound[1]
+	f.httpURL = "http://" + bound.HTTP
+	f.adminAddr = bound.Admin
 }
 
 // startSessions serves the real session service on a loopback listener

@@ -828,7 +828,7 @@ func TestShutdownEndsDetachedCalls(t *testing.T) {
 	defer stop()
 	ready, done := make(chan string, 1), make(chan error, 1)
 	go func() {
-		done <- Run(ctx, logging.Discard(), f.store.rdb, cfg, func(g, _ string) { ready <- g })
+		done <- Run(ctx, logging.Discard(), f.store.rdb, cfg, func(a Addrs) { ready <- a.GRPC })
 	}()
 	var addr string
 	select {

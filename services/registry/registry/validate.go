@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -77,13 +80,62 @@ func (s *Server) leaseTTL(req *registryv1.RegisterProviderRequest) (time.Duratio
 	return ttl, nil
 }
 
-// exposedName is the name a provider's tool has in the merged catalogue.
-func exposedName(prefix, tool string) string {
-	if prefix == "" {
-		return tool
+// Exposed names keep to the character set and length that the MCP
+// specification gives tool names (2025-11-25, Server Features, Tools,
+// Tool Names: 1 to 128 of A-Z, a-z, 0-9, '_', '-' and '.'), and within
+// maxExposedLen, which clients that put a server's name before the tool's
+// need; prompts follow the same rule.
+const (
+	maxExposedLen = 64
+	// hashHexLen hex digits of SHA-256 end a shortened name.
+	hashHexLen = 8
+)
+
+// exposedName is the name a provider's tool or prompt has in the merged
+// catalogue: "<prefix>__<name>", or the name alone with no prefix. A name
+// that is longer than maxExposedLen, or holds a character outside the
+// allowed set, keeps a readable head (with '_' for each such character)
+// and ends in '_' and a hash of the whole name, so that two names never
+// map to one by shortening or replacing. Calls are routed by the
+// provider's own name, which the catalogue keeps beside the exposed one.
+func exposedName(prefix, name string) string {
+	full := name
+	if prefix != "" {
+		full = prefix + "__" + name
 	}
-	return prefix + "__" + tool
+	clean, replaced := cleanName(full)
+	if !replaced && len(clean) <= maxExposedLen {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	head := clean[:min(len(clean), maxExposedLen-hashHexLen-1)]
+	return head + "_" + hex.EncodeToString(sum[:])[:hashHexLen]
 }
+
+// cleanName replaces every character outside the tool-name set with '_'
+// and reports whether it replaced any.
+func cleanName(s string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(s))
+	replaced := false
+	for _, r := range s {
+		if r < utf8.RuneSelf && toolNameChar[r] {
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteByte('_')
+		replaced = true
+	}
+	return b.String(), replaced
+}
+
+// toolNameChar marks the ASCII characters allowed in exposed names.
+var toolNameChar = func() (set [utf8.RuneSelf]bool) {
+	for _, r := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-." {
+		set[r] = true
+	}
+	return set
+}()
 
 // catalogue checks a provider's catalogue and returns its entries as the
 // merged catalogue exposes them: tools and prompts under the prefix,
@@ -119,18 +171,16 @@ func catalogue(sp spec, d *providerv1.DescribeResponse) (Entry, error) {
 // catalogueTools checks a provider's tools and names them as exposed.
 func catalogueTools(sp spec, tools []*providerv1.Tool) ([]*registryv1.CatalogTool, error) {
 	out := make([]*registryv1.CatalogTool, 0, len(tools))
-	seen := make(map[string]bool, len(tools))
+	seen := make(map[string]string, len(tools))
 	for i, t := range tools {
 		if err := validateTool(t); err != nil {
 			return nil, errorf(ErrInvalid, "provider %q: tool %d %q: %w",
 				sp.name, i, t.GetName(), err)
 		}
 		exposed := exposedName(sp.prefix, t.GetName())
-		if seen[exposed] {
-			return nil, errorf(ErrInvalid, "provider %q: tool name %q appears twice",
-				sp.name, exposed)
+		if err := checkUnique(seen, sp.name, "tool", exposed, t.GetName()); err != nil {
+			return nil, err
 		}
-		seen[exposed] = true
 		ct := &registryv1.CatalogTool{
 			Tool:             proto.CloneOf(t),
 			Provider:         sp.name,
@@ -140,6 +190,22 @@ func catalogueTools(sp spec, tools []*providerv1.Tool) ([]*registryv1.CatalogToo
 		out = append(out, ct)
 	}
 	return out, nil
+}
+
+// checkUnique records that the provider's entry named own is exposed as
+// exposed, and refuses a second entry exposed under that name.
+func checkUnique(seen map[string]string, provider, noun, exposed, own string) error {
+	first, dup := seen[exposed]
+	switch {
+	case dup && first == own:
+		return errorf(ErrInvalid, "provider %q: %s name %q appears twice",
+			provider, noun, exposed)
+	case dup:
+		return errorf(ErrInvalid, "provider %q: %ss %q and %q are both exposed as %q",
+			provider, noun, first, own, exposed)
+	}
+	seen[exposed] = own
+	return nil
 }
 
 // catalogueResources checks a provider's resources.
@@ -190,7 +256,7 @@ func catalogueTemplates(sp spec, list []*providerv1.ResourceTemplate) (
 // in the message and in the definition's name member.
 func cataloguePrompts(sp spec, list []*providerv1.Prompt) ([]*registryv1.CatalogPrompt, error) {
 	out := make([]*registryv1.CatalogPrompt, 0, len(list))
-	seen := make(map[string]bool, len(list))
+	seen := make(map[string]string, len(list))
 	for i, p := range list {
 		err := validateEntry("name", p.GetName(), p.GetName(), p.GetDefinitionJson())
 		if err != nil {
@@ -198,11 +264,9 @@ func cataloguePrompts(sp spec, list []*providerv1.Prompt) ([]*registryv1.Catalog
 				sp.name, i, p.GetName(), err)
 		}
 		exposed := exposedName(sp.prefix, p.GetName())
-		if seen[exposed] {
-			return nil, errorf(ErrInvalid, "provider %q: prompt name %q appears twice",
-				sp.name, exposed)
+		if err := checkUnique(seen, sp.name, "prompt", exposed, p.GetName()); err != nil {
+			return nil, err
 		}
-		seen[exposed] = true
 		def, err := setMember(p.GetDefinitionJson(), "name", jsonString(exposed))
 		if err != nil {
 			return nil, errorf(ErrInvalid, "provider %q: prompt %d %q: definition_json: %w",
