@@ -192,8 +192,8 @@ func testPromptList(t *testing.T, urls []string) {
 			}
 		}
 	}
-	want := []string{"test_prompt_with_arguments", "test_prompt_with_embedded_resource",
-		"test_prompt_with_image", "test_simple_prompt"}
+	want := []string{"test_input_required_result_prompt", "test_prompt_with_arguments",
+		"test_prompt_with_embedded_resource", "test_prompt_with_image", "test_simple_prompt"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("prompts (-want +got):\n%s", diff)
 	}

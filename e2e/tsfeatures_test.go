@@ -241,8 +241,8 @@ var tsChecks = []tsCheck{
 		"blob": {"mimeType": "image/png", "head": "\u0089PNG"},
 		"templated": "{\"id\":\"7\",\"templateTest\":true,\"data\":\"Data for ID: 7\"}"}`)},
 	{"prompts", wantJSON(`{
-		"names": ["test_prompt_with_arguments", "test_prompt_with_embedded_resource",
-			"test_prompt_with_image", "test_simple_prompt"],
+		"names": ["test_input_required_result_prompt", "test_prompt_with_arguments",
+			"test_prompt_with_embedded_resource", "test_prompt_with_image", "test_simple_prompt"],
 		"text": ["Prompt with arguments: arg1='a', arg2='b'"],
 		"imageTypes": ["image", "text"],
 		"promptCompletion": ["paris", "park", "party"],
