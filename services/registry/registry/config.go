@@ -56,6 +56,15 @@ type Config struct {
 	// UpstreamsReloadInterval is how often the upstreams file, and the
 	// upstreams declared through the admin API, are read again. Default 2s.
 	UpstreamsReloadInterval time.Duration
+	// UpstreamListenAddr is where this replica serves the provider API of
+	// the upstreams it runs; every bridge takes a port of its own on this
+	// host, so the port is normally 0. Default 127.0.0.1:0.
+	UpstreamListenAddr string
+	// UpstreamAdvertiseHost is the host other registry replicas dial to
+	// reach those bridges (this pod's address, or a name that resolves to
+	// it). Empty means the host of UpstreamListenAddr, which must then be
+	// a specific address. Default empty.
+	UpstreamAdvertiseHost string
 	// AdminAddr is the listen address of the admin API (gRPC and REST on
 	// one port). Empty disables it. Default 127.0.0.1:7290.
 	AdminAddr string
@@ -90,6 +99,7 @@ func DefaultConfig() Config {
 		CallTimeout:             5 * time.Minute,
 		MaxTaskTTL:              time.Hour,
 		TaskPollInterval:        time.Second,
+		UpstreamListenAddr:      "127.0.0.1:0",
 		AdminAddr:               "127.0.0.1:7290",
 		LogLevel:                "info",
 		UpstreamsReloadInterval: 2 * time.Second,
@@ -124,6 +134,10 @@ func (c *Config) Bind(l *config.Loader) {
 		"YAML file declaring upstream MCP servers (empty means none)")
 	l.Duration(&c.UpstreamsReloadInterval, "upstreams-reload-interval",
 		d.UpstreamsReloadInterval, "how often upstream declarations are read again")
+	l.String(&c.UpstreamListenAddr, "upstream-listen-addr", d.UpstreamListenAddr,
+		"listen address of the bridges to upstream MCP servers (port 0: one free port each)")
+	l.String(&c.UpstreamAdvertiseHost, "upstream-advertise-host", d.UpstreamAdvertiseHost,
+		"host other registry replicas dial to reach this replica's bridges (empty: the listen host)")
 	l.String(&c.AdminAddr, "admin-addr", d.AdminAddr,
 		"admin API listen address, gRPC and REST (empty disables it)")
 	l.String(&c.AdminToken, "admin-token", d.AdminToken,
@@ -165,6 +179,11 @@ func (c Config) Validate() error {
 	check(c.DrainDelay >= 0, "drain-delay %s: want zero or more", c.DrainDelay)
 	check(c.UpstreamsReloadInterval >= 10*time.Millisecond,
 		"upstreams-reload-interval %s: want at least 10ms", c.UpstreamsReloadInterval)
+	host, _, err := net.SplitHostPort(c.UpstreamListenAddr)
+	check(err == nil, "upstream-listen-addr %q: want host:port", c.UpstreamListenAddr)
+	check(err != nil || c.UpstreamAdvertiseHost != "" || (host != "" && !net.ParseIP(host).IsUnspecified()),
+		"upstream-listen-addr %q listens on every interface: set upstream-advertise-host to the address other replicas dial",
+		c.UpstreamListenAddr)
 	// Anyone who reaches the admin API can make every replica connect to
 	// any address, or with allowAdminStdio run commands: off this machine
 	// it needs a token.

@@ -251,6 +251,8 @@ func (u *upstreams) start(ctx context.Context, grpcAddr string,
 		RedisNamespace: u.cfg.RedisNamespace,
 		CallTimeout:    u.cfg.CallTimeout,
 		LeaseTTL:       min(15*time.Second, u.cfg.MaxLeaseTTL),
+		ListenAddr:     u.cfg.UpstreamListenAddr,
+		AdvertiseHost:  u.cfg.UpstreamAdvertiseHost,
 	})
 	var opts upstream.AdminOptions
 	opts.Token, opts.PollInterval = u.cfg.AdminToken, u.cfg.UpstreamsReloadInterval

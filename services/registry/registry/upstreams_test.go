@@ -168,3 +168,31 @@ func TestAdminRESTPort(t *testing.T) {
 		t.Errorf("GET /v1/upstreams/web = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestUpstreamListenConfig: bridges that listen on every interface need a
+// host the other replicas can dial.
+func TestUpstreamListenConfig(t *testing.T) {
+	tests := []struct {
+		name, listen, advertise, want string
+	}{
+		{"default loopback", "127.0.0.1:0", "", ""},
+		{"pod address", "10.1.2.3:0", "", ""},
+		{"every interface with a host", "0.0.0.0:0", "registry-0.registry", ""},
+		{"every interface without a host", "0.0.0.0:0", "", "set upstream-advertise-host"},
+		{"empty host without a host", ":0", "", "set upstream-advertise-host"},
+		{"not host:port", "7250", "", "want host:port"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.UpstreamListenAddr, cfg.UpstreamAdvertiseHost = tc.listen, tc.advertise
+			err := cfg.Validate()
+			if tc.want == "" && err != nil {
+				t.Errorf("Validate = %v, want nil", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

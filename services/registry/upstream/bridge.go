@@ -75,6 +75,10 @@ func startBridge(ctx context.Context, m *Manager, spec Spec) (*bridge, error) {
 		return b, fmt.Errorf("upstream %q: listen: %w", spec.Name, err)
 	}
 	b.addr = lis.Addr().String()
+	if h := b.opts.AdvertiseHost; h != "" {
+		_, port, _ := net.SplitHostPort(b.addr)
+		b.addr = net.JoinHostPort(h, port)
+	}
 	b.srv = grpc.NewServer()
 	providerv1.RegisterProviderServiceServer(b.srv, b)
 	go b.srv.Serve(lis)

@@ -224,6 +224,10 @@ func decodeEntry(raw json.RawMessage) (*entry, error) {
 
 // toolEntry converts an upstream tool, copying its JSON members as the
 // upstream wrote them; a filtered tool is dropped.
+//
+// Known shortcoming: providerv1.Tool has a field per known member, so a
+// tool's members beyond those are dropped (resources, templates and
+// prompts keep every member).
 func (b *bridge) toolEntry(raw json.RawMessage) (*providerv1.Tool, error) {
 	t, err := decodeEntry(raw)
 	if err != nil {

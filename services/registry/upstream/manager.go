@@ -27,9 +27,14 @@ type ManagerOptions struct {
 	// session then advertises. Nil advertises none for requests that do
 	// not carry them (reads, prompts, completions).
 	Sessions sessionv1.SessionServiceClient
-	// ListenAddr is where each bridge serves the provider API; the
-	// registry dials the bound address. Default "127.0.0.1:0".
+	// ListenAddr is where each bridge serves the provider API. Default
+	// "127.0.0.1:0".
 	ListenAddr string
+	// AdvertiseHost is the host registered for the bridges, with each
+	// bridge's bound port: the address every registry replica dials to
+	// route a call to an upstream this replica runs. Empty means the bound
+	// host.
+	AdvertiseHost string
 	// LeaseTTL is the lease asked of the registry, and the lifetime of an
 	// ownership lock. Default 15s.
 	LeaseTTL time.Duration

@@ -118,9 +118,11 @@ func (ex *exchange) apply(params json.RawMessage) (json.RawMessage, error) {
 
 // roundTrip sends one request through the SDK (send, given ctx carrying
 // ex) and returns the upstream's result as it came. The SDK may refuse a
-// result it cannot model; the upstream's answer still counts. A result
-// the SDK served from its own cache (ttlMs, SEP-2549) never crossed the
-// wire and is encoded from the SDK's types.
+// result it cannot model; the upstream's answer still counts.
+//
+// Known shortcoming: a result the SDK served from its own cache (ttlMs,
+// SEP-2549) never crossed the wire, so it is encoded from the SDK's
+// types, with what they drop.
 func roundTrip(ctx context.Context, ex *exchange,
 	send func(context.Context) (any, error)) (json.RawMessage, error) {
 	defer ex.close()

@@ -465,3 +465,21 @@ func TestOneReplicaOwnsAnUpstream(t *testing.T) {
 		t.Errorf("provider still at the closed replica's address %s", addr)
 	}
 }
+
+// TestAdvertiseHost: the bridges register the advertised host, with the
+// port they bound, so that other registry replicas can dial them.
+func TestAdvertiseHost(t *testing.T) {
+	e := startEnv(t)
+	m := e.manager(t, func(o *upstream.ManagerOptions) { o.AdvertiseHost = "localhost" })
+	srv := newTestUpstream("2025-11-25").serveHTTP(t)
+	set(t, m, upstream.Spec{Name: "adv", Transport: upstream.TransportHTTP, URL: srv.URL})
+	p := e.provider(t, "adv")
+	addr := e.providerAddr(t, "adv")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "localhost" || port == "0" || port == "" {
+		t.Errorf("registered address %q, want localhost and the bound port", addr)
+	}
+	if _, err := p.call(t, "s1", "t00", "{}"); err != nil {
+		t.Errorf("call through the advertised address: %v", err)
+	}
+}
