@@ -35,7 +35,7 @@ done; exit $$fail
 endef
 
 .PHONY: help build run test gotest tools generate check-generated lint breaking tsdeps \
-	conformance conformance-deps bench clean
+	conformance conformance-upstream conformance-deps bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,7 +46,7 @@ build: ## build every program into bin/
 run: build ## run the whole suite locally; MCP endpoint http://127.0.0.1:8080/mcp
 	$(BIN)/switchboard-dev
 
-test: check-generated lint breaking tsdeps gotest conformance ## everything CI runs
+test: check-generated lint breaking tsdeps gotest conformance conformance-upstream ## everything CI runs
 
 gotest: ## go test every module, the end-to-end tests included
 	$(call each_module,test $(TESTFLAGS) ./...)
@@ -91,9 +91,26 @@ conformance-deps: ## install the official conformance suite and Node 22 (conform
 	cd conformance && npm ci --no-audit --no-fund
 
 # The official MCP conformance suite against two gateway replicas behind a
-# round-robin proxy, with the conformance provider (empty prefix).
+# round-robin proxy, with the conformance provider (empty prefix): both
+# protocol generations on the one endpoint.
 conformance: build conformance-deps ## run the official MCP conformance suite
 	$(BIN)/switchboard-conformance -bin $(BIN) -npm conformance/node_modules \
+		-run "conformance-0.1 --suite all" \
+		-run "conformance-0.2 --requirements 2025-11-25" \
+		-run "conformance-0.2 --requirements 2026-07-28"
+
+# The official Go SDK's conformance server, pinned by version; built from
+# its own module, so that its dependencies are the ones it was released with.
+EVERYTHING_SERVER := github.com/modelcontextprotocol/go-sdk/conformance/everything-server@v1.8.0
+
+$(BIN)/everything-server:
+	GOWORK=off GOBIN=$(BIN) $(GO) install $(EVERYTHING_SERVER)
+
+# The same suite against the gateway fronting that server as an upstream
+# over Streamable HTTP (stateful, no prefix) instead of the provider.
+conformance-upstream: build conformance-deps $(BIN)/everything-server ## run the conformance suite through an upstream MCP server
+	$(BIN)/switchboard-conformance -bin $(BIN) -npm conformance/node_modules \
+		-upstream $(BIN)/everything-server \
 		-run "conformance-0.1 --suite all" \
 		-run "conformance-0.2 --requirements 2025-11-25"
 
