@@ -31,6 +31,14 @@ import (
 // the way it always does, and a stateless client answers the way its
 // revision wants.
 
+// Known shortcoming: every stateless tools/call creates and deletes a
+// hidden session and logs its result, even when the tool never asks the
+// client anything, so it costs about what a resumable streamed call of
+// the other generation costs; and a call whose client never retries after
+// input_required waits for its answer until the registry's -call-timeout.
+// Running such calls bound to the request until they first ask would save
+// both, but needs the registry to detach a running call on demand.
+
 // stateCallID is the JSON-RPC id the registry sees for every stateless
 // call: each has a session of its own, and the gateway puts the client's
 // id of the current round on the final response.
