@@ -81,8 +81,9 @@ breaking: tools ## compare proto/ with the main branch for breaking changes
 		echo "no main branch: skipping the breaking-change check"; \
 	fi
 
-tsdeps: ## install the TypeScript SDK client's packages (e2e/tsclient)
+tsdeps: ## install the end-to-end tests' npm packages (e2e/tsclient, e2e/upstreams)
 	cd e2e/tsclient && npm ci --no-audit --no-fund
+	cd e2e/upstreams && npm ci --no-audit --no-fund
 
 bench: build ## measure the latency the gateway adds to a tool call
 	cd e2e && $(GO) test -run '^$$' -bench ToolCall -benchtime 3000x .

@@ -24,7 +24,7 @@ const codeResourceNotFound = -32002
 func (b *bridge) status(ctx context.Context, what string, err error) error {
 	var rpcErr *jsonrpc.Error
 	switch {
-	case errors.As(err, &rpcErr):
+	case errors.As(err, &rpcErr) && !sdkLocal(rpcErr):
 		return rpcStatus(rpcErr)
 	case errors.Is(err, errTooManyProcesses):
 		return status.Error(codes.ResourceExhausted, err.Error())
@@ -45,6 +45,19 @@ func (b *bridge) status(ctx context.Context, what string, err error) error {
 	}
 	b.log.Warn("upstream request failed", "request", what, "err", err)
 	return status.Errorf(codes.Unavailable, "upstream %q: %s failed: %v", b.spec.Name, what, err)
+}
+
+// sdkLocal tells the SDK's own failures, which it words as JSON-RPC errors
+// with codes of its own, from errors the upstream sent: the client is
+// closing (-32003), the connection is closing (-32004), or the transport
+// refused the request (-32005), as when the upstream is gone. Those mean
+// the upstream could not be reached, not that it answered.
+func sdkLocal(e *jsonrpc.Error) bool {
+	switch e.Code {
+	case -32003, -32004, -32005:
+		return true
+	}
+	return false
 }
 
 // rpcStatus carries an upstream's JSON-RPC error verbatim. The status

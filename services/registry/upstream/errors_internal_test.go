@@ -29,6 +29,15 @@ func TestRPCStatus(t *testing.T) {
 	}
 }
 
+func TestSDKLocalErrors(t *testing.T) {
+	for code, want := range map[int64]bool{-32003: true, -32004: true, -32005: true,
+		-32001: false, -32002: false, jsonrpc.CodeInternalError: false} {
+		if got := sdkLocal(&jsonrpc.Error{Code: code, Message: "m"}); got != want {
+			t.Errorf("sdkLocal(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
+
 func TestScanLinesDropsLongLines(t *testing.T) {
 	in := "short\n" + string(make([]byte, 100)) + "\nlast\nno newline"
 	var got []string

@@ -182,7 +182,12 @@ func toolParams(start *providerv1.CallToolStart) (*mcp.CallToolParams, json.RawM
 	return p, metaToken(meta), nil
 }
 
-// rawMeta decodes a _meta object into its members as JSON text.
+// rawMeta decodes a _meta object into its members as JSON text, without
+// the per-request protocol fields of the stateless generation: they
+// describe the client's hop to the gateway (its revision, identity and
+// capabilities), while the bridge's own session with the upstream has its
+// own, which the SDK adds when that session is stateless too. A
+// session-based upstream refuses a request that carries them.
 func rawMeta(text string) (map[string]json.RawMessage, error) {
 	if text == "" {
 		return nil, nil
@@ -191,7 +196,18 @@ func rawMeta(text string) (map[string]json.RawMessage, error) {
 	if err := json.Unmarshal([]byte(text), &m); err != nil {
 		return nil, fmt.Errorf("meta_json: want a JSON object: %w", err)
 	}
+	for _, k := range hopMetaKeys {
+		delete(m, k)
+	}
 	return m, nil
+}
+
+// hopMetaKeys are the _meta members that belong to one hop of a request.
+var hopMetaKeys = []string{
+	"io.modelcontextprotocol/protocolVersion",
+	"io.modelcontextprotocol/clientInfo",
+	"io.modelcontextprotocol/clientCapabilities",
+	"io.modelcontextprotocol/logLevel",
 }
 
 // metaMap keeps each member as JSON text, so that it is sent on exactly
