@@ -30,8 +30,13 @@ func (b *bridge) connectCatalogue(ctx context.Context, changed chan<- struct{}) 
 		default:
 		}
 	}
+	// The catalogue is one for every client, and some servers list tools
+	// only to clients that can serve them (elicitation, sampling, roots):
+	// this session declares all three, so that the catalogue lists every
+	// tool, and a client without the capability learns so when it calls.
 	client := mcp.NewClient(implementation, &mcp.ClientOptions{
-		Capabilities:               &mcp.ClientCapabilities{},
+		Capabilities: &mcp.ClientCapabilities{Sampling: &mcp.SamplingCapabilities{},
+			Elicitation: &mcp.ElicitationCapabilities{}, RootsV2: &mcp.RootCapabilities{}},
 		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { signal() },
 		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { signal() },
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { signal() },
