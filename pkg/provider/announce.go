@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"switchboard.dev/pkg/retry"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
 
@@ -236,7 +236,7 @@ func (p *Provider) register(ctx context.Context, client registryClient,
 		}
 		wait := backoff(attempt)
 		p.log.Warn("registration failed", "attempt", attempt, "retry_in", wait, "err", err)
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			return lease{}, false
 		}
 	}
@@ -358,25 +358,6 @@ func (p *Provider) deregister(ctx context.Context, client registryClient, l leas
 	p.log.Info("deregistered")
 }
 
-// backoff returns the wait before retry number attempt (from 1), doubling
-// from minBackoff up to maxBackoff, with jitter so that many providers
-// restarted together do not retry in step.
-func backoff(attempt int) time.Duration {
-	d := maxBackoff
-	if attempt < 16 {
-		d = min(minBackoff<<(attempt-1), maxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d, or reports false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// backoff returns the wait before registration retry number attempt
+// (from 1), from minBackoff up to maxBackoff.
+func backoff(attempt int) time.Duration { return retry.Backoff(attempt, minBackoff, maxBackoff) }

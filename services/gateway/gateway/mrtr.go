@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -196,12 +197,7 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events, err := h.sessions.WatchEvents(wctx, &sessionv1.WatchEventsRequest{
-		SessionId: st.Session, Stream: st.Stream, AfterEventId: st.After,
-	})
-	if err == nil {
-		_, err = events.Header()
-	}
+	events, err := h.watchCall(wctx, st)
 	if err != nil {
 		if c := status.Code(err); c == codes.NotFound || c == codes.InvalidArgument {
 			out.fail(newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended"))
@@ -303,6 +299,19 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			return
 		}
 	}
+}
+
+// watchCall reads a stateless call's log from where st left it; the
+// watch is live once it returns.
+func (h *Handler) watchCall(ctx context.Context, st callState) (
+	grpc.ServerStreamingClient[sessionv1.WatchEventsResponse], error) {
+	events, err := h.sessions.WatchEvents(ctx, &sessionv1.WatchEventsRequest{
+		SessionId: st.Session, Stream: st.Stream, AfterEventId: st.After,
+	})
+	if err == nil {
+		_, err = events.Header()
+	}
+	return events, err
 }
 
 // inputRequest is one request to the client in an input_required result.

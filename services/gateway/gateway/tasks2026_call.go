@@ -102,12 +102,7 @@ func (h *Handler) openingRound(ctx context.Context, out *callReply, st callState
 	t := taskHandle{session: st.Session, task: st.Task}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events, err := h.sessions.WatchEvents(wctx, &sessionv1.WatchEventsRequest{
-		SessionId: st.Session, Stream: st.Stream, AfterEventId: st.After,
-	})
-	if err == nil {
-		_, err = events.Header()
-	}
+	events, err := h.watchCall(wctx, st)
 	if err != nil {
 		h.log.Warn("watch task stream", "err", err)
 		h.revealTask(ctx, out, t)

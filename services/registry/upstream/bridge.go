@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"switchboard.dev/pkg/retry"
 	providerv1 "switchboard.dev/proto/switchboard/provider/v1"
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 )
@@ -138,7 +139,7 @@ func (b *bridge) own(ctx context.Context) {
 			attempt = 0
 		}
 		attempt++
-		if !sleep(ctx, backoff(attempt, b.opts.MaxBackoff)) {
+		if !retry.Sleep(ctx, backoff(attempt, b.opts.MaxBackoff)) {
 			return
 		}
 	}

@@ -3,12 +3,12 @@ package upstream
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"switchboard.dev/pkg/redisx"
+	"switchboard.dev/pkg/retry"
 )
 
 // ownerLock lets one registry replica at a time run an upstream. It is a
@@ -92,7 +92,7 @@ func (b *bridge) runOwned(ctx context.Context) {
 		default:
 			b.setStandby()
 		}
-		if !sleep(ctx, every) {
+		if !retry.Sleep(ctx, every) {
 			return
 		}
 	}
@@ -134,27 +134,10 @@ func (b *bridge) ownWhileLocked(ctx context.Context, lock *ownerLock, every time
 	}
 }
 
-// backoff returns the wait before retry number attempt (from 1),
-// doubling from half a second up to limit, with jitter so that upstreams
-// that failed together do not retry in step.
+// backoff returns the wait before reconnection attempt (from 1): from
+// half a second, doubling up to limit.
 func backoff(attempt int, limit time.Duration) time.Duration {
-	d := limit
-	if attempt < 16 {
-		d = min(500*time.Millisecond<<(attempt-1), limit)
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d, or reports false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return retry.Backoff(attempt, 500*time.Millisecond, limit)
 }
 
 var errProcessExited = errors.New("upstream process exited")
