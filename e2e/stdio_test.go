@@ -439,3 +439,48 @@ func TestStdioBridgeGoSDK(t *testing.T) {
 		})
 	}
 }
+
+// TestStdioBridgeStateless: a desktop client of the stateless generation
+// (the Go SDK client at its defaults) over the bridge. The bridge mirrors
+// the request metadata into headers; a request the client cancels with
+// notifications/cancelled has its stream closed, which cancels the call.
+func TestStdioBridgeStateless(t *testing.T) {
+	s := startSuite(t, 1)
+	cmd := exec.Command(filepath.Join(binDir, suite.SwitchboardBin), "stdio", "-url", s.MCPURLs()[0])
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	client := mcp.NewClient(&mcp.Implementation{Name: "stdio-desktop", Version: "1.0.0"}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, stderr.String())
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ProtocolVersion; got != statelessVersion {
+		t.Fatalf("negotiated protocol %q, want %q", got, statelessVersion)
+	}
+	if names := listToolNames(t, cs); !slices.Contains(names, "demo__echo") {
+		t.Errorf("tools: %v", names)
+	}
+	callTools(t, cs, demoCalls)
+
+	callCtx, stop := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	_, err = cs.CallTool(callCtx, &mcp.CallToolParams{Name: "demo__count",
+		Arguments: map[string]any{"steps": 600, "ms": 100, "key": "stdio-stateless"}})
+	stop()
+	if err == nil {
+		t.Fatal("a minute-long count ended within half a second")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		text, _ := callText(t, cs, "demo__cancelled", map[string]any{"key": "stdio-stateless"})
+		if strings.Contains(text, "true") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider never saw the cancelled count: %s\n%s", text, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

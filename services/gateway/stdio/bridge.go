@@ -18,6 +18,7 @@ package stdio
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,11 @@ type Bridge struct {
 
 	inflight  sync.WaitGroup // requests being relayed
 	listeners sync.WaitGroup // standalone stream loops
+
+	// cancels ends the relay of an in-flight request, by its id as JSON
+	// text: a stateless client cancels over stdio with
+	// notifications/cancelled, and over HTTP that is closing the stream.
+	cancels map[string]context.CancelFunc
 }
 
 // Run relays messages between stdin and stdout and the gateway until
@@ -56,8 +62,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config,
 	}
 	b := &Bridge{
 		log: log, cfg: cfg, headers: headers,
-		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		out:    &lineWriter{w: stdout},
+		client:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		out:     &lineWriter{w: stdout},
+		cancels: make(map[string]context.CancelFunc),
 	}
 	defer b.client.CloseIdleConnections()
 	log.Info("bridge started", "url", cfg.URL, "max_line_bytes", cfg.MaxLineBytes)
@@ -138,13 +145,47 @@ func (b *Bridge) handle(ctx context.Context, line []byte) {
 	case msg.kind == kindRequest && msg.method == "initialize":
 		b.initialize(ctx, line, msg)
 	case msg.kind == kindRequest:
+		rctx, cancel := context.WithCancel(ctx)
+		key := string(msg.id)
+		b.mu.Lock()
+		b.cancels[key] = cancel
+		b.mu.Unlock()
 		b.inflight.Add(1)
 		go func() {
 			defer b.inflight.Done()
-			b.request(ctx, line, msg)
+			defer func() {
+				b.mu.Lock()
+				delete(b.cancels, key)
+				b.mu.Unlock()
+				cancel()
+			}()
+			b.request(rctx, line, msg)
 		}()
 	default:
+		if msg.method == "notifications/cancelled" {
+			b.cancelRequest(line)
+		}
 		b.notify(ctx, line, msg)
+	}
+}
+
+// cancelRequest stops relaying the request a notifications/cancelled
+// names, which closes its HTTP stream; the notification still goes to the
+// gateway, which is how a session-based call learns it.
+func (b *Bridge) cancelRequest(line []byte) {
+	var n struct {
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(line, &n) != nil || len(n.Params.RequestID) == 0 {
+		return
+	}
+	b.mu.Lock()
+	cancel := b.cancels[string(n.Params.RequestID)]
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 

@@ -58,9 +58,11 @@ func (b *Bridge) initialize(ctx context.Context, line []byte, msg *message) {
 func (b *Bridge) request(ctx context.Context, line []byte, msg *message) {
 	resp, err := b.send(ctx, http.MethodPost, line, "")
 	if err != nil {
-		if ctx.Err() == nil {
-			b.log.Warn("request failed", "method", msg.method, "err", err)
+		if ctx.Err() != nil {
+			// Cancelled: the client expects no answer any more.
+			return
 		}
+		b.log.Warn("request failed", "method", msg.method, "err", err)
 		b.reply(msg.id, transportError("gateway unreachable: %v", err))
 		return
 	}
@@ -133,6 +135,12 @@ func (b *Bridge) send(ctx context.Context, method string, body []byte,
 	}
 	if lastEventID != "" {
 		req.Header.Set(headerLastEventID, lastEventID)
+	}
+	if h := statelessHeaders(body); h != nil {
+		for name, values := range h {
+			req.Header[name] = values
+		}
+		return b.client.Do(req)
 	}
 	sid, version := b.session()
 	if sid != "" {

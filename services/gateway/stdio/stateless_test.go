@@ -1,0 +1,50 @@
+package stdio
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestStatelessHeaders(t *testing.T) {
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}`
+	tests := []struct {
+		name, body string
+		want       http.Header
+	}{
+		{"session-based request", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, nil},
+		{"discover", `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{` + meta + `}}`,
+			http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"server/discover"}}},
+		{"tool call", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__echo",` + meta + `}}`,
+			http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"tools/call"},
+				"Mcp-Name": {"demo__echo"}}},
+		{"read of a non-ASCII URI", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///ä",` + meta + `}}`,
+			http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"resources/read"},
+				"Mcp-Name": {"=?base64?ZmlsZTovLy/DpA==?="}}},
+		{"prompt", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p",` + meta + `}}`,
+			http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"prompts/get"},
+				"Mcp-Name": {"p"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, statelessHeaders([]byte(tc.body))); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHeaderSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"us-west1":           "us-west1",
+		" padded ":           "=?base64?IHBhZGRlZCA=?=",
+		"line1\nline2":       "=?base64?bGluZTEKbGluZTI=?=",
+		"=?base64?literal?=": "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
+		"Hello, 世界":          "=?base64?SGVsbG8sIOS4lueVjA==?=",
+	} {
+		if got := headerSafe(in); got != want {
+			t.Errorf("headerSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
