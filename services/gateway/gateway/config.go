@@ -45,6 +45,10 @@ type Config struct {
 	// connection and this replica. Off, calls are answered with JSON when
 	// the client accepts it, which is cheaper. Default true.
 	StreamToolCalls bool
+	// BackendTimeout bounds each unary call to the session service (not
+	// its streams), so that a session service that hangs fails the request
+	// with 503 instead of holding it. Default 10s.
+	BackendTimeout time.Duration
 	// RequestStateKey signs the requestState of input_required results
 	// (2026-07-28). Every replica needs the same key. Empty still refuses
 	// altered states, but lets a client re-sign a state of its own call.
@@ -76,6 +80,8 @@ func (c *Config) Load(l *config.Loader) {
 	l.Duration(&c.SSERetry, "sse-retry", time.Second, "reconnection delay suggested to SSE clients")
 	l.Bool(&c.StreamToolCalls, "stream-tool-calls", true,
 		"answer tools/call with a resumable SSE stream when the client accepts one")
+	l.Duration(&c.BackendTimeout, "backend-timeout", 10*time.Second,
+		"limit of one unary call to the session service")
 	l.String(&c.RequestStateKey, "request-state-key", "",
 		"secret that signs requestState of input_required results (same on every replica)")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests")
@@ -105,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SSERetry <= 0 {
 		errs = append(errs, errors.New("sse-retry: must be positive"))
+	}
+	if c.BackendTimeout <= 0 {
+		errs = append(errs, errors.New("backend-timeout: must be positive"))
 	}
 	if c.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("heartbeat-interval: must be positive"))

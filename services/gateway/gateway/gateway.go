@@ -37,12 +37,12 @@ const clientServiceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // Run serves the gateway until ctx is cancelled, then shuts down in stages.
 func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
-	sconn, err := dial(cfg.SessionAddr)
+	sconn, err := dial(cfg.SessionAddr, cfg.BackendTimeout)
 	if err != nil {
 		return fmt.Errorf("dial session service: %w", err)
 	}
 	defer sconn.Close()
-	rconn, err := dial(cfg.RegistryAddr)
+	rconn, err := dial(cfg.RegistryAddr, 0)
 	if err != nil {
 		return fmt.Errorf("dial registry: %w", err)
 	}
@@ -76,8 +76,32 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	})
 }
 
-func dial(target string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(target,
+// dial connects to a backend. timeout, when positive, bounds each unary
+// call; the registry's calls are bounded by the registry itself (its
+// -call-timeout covers reads, prompts and completions that providers run).
+func dial(target string, timeout time.Duration) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(clientServiceConfig))
+		grpc.WithDefaultServiceConfig(clientServiceConfig),
+	}
+	if timeout > 0 {
+		opts = append(opts, grpc.WithUnaryInterceptor(deadline(timeout)))
+	}
+	return grpc.NewClient(target, opts...)
+}
+
+// deadline bounds every unary backend call that has no deadline of its
+// own, so that a backend that hangs (rather than refuses) fails the
+// request instead of holding it forever. Streams are left alone: they
+// live as long as a client listens.
+func deadline(timeout time.Duration) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"switchboard.dev/pkg/httpguard"
@@ -53,6 +54,15 @@ func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if herr := h.checkPeer(r); herr != nil {
 		h.refuse(w, r, herr, nil)
+		return
+	}
+	// The stateless generation has only POST (2026-07-28, Streamable HTTP,
+	// Backward Compatibility).
+	if r.Method != http.MethodPost && statelessVersion(strings.TrimSpace(r.Header.Get(headerProtocolVersion))) {
+		e := newHTTPError(http.StatusMethodNotAllowed, codeTransport,
+			"method not allowed: protocol revision "+statelessVersions[0]+" uses POST only")
+		e.allow = "POST"
+		h.refuse(w, r, e, nil)
 		return
 	}
 	switch r.Method {
@@ -143,6 +153,12 @@ func (h *Handler) renew(ctx context.Context, id string) (*sessionv1.Session, *ht
 			h.log.Error("renew session", sessionAttr(id), "err", err)
 		}
 		return nil, herr
+	}
+	// A stateless call's hidden session belongs to the gateway: its id
+	// travels inside requestState and task ids, and must not open the
+	// session-based transport (answering the call's questions by hand, say).
+	if statelessVersion(resp.GetSession().GetProtocolVersion()) {
+		return nil, errUnknownSession
 	}
 	return resp.GetSession(), nil
 }

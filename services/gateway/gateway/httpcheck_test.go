@@ -73,7 +73,7 @@ func TestNegotiate(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := Config{HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0.1:8081", SessionAddr: "s",
-		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1, SSERetry: 1}
+		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1, SSERetry: 1, BackendTimeout: 1}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}

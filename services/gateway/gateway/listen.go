@@ -58,8 +58,7 @@ func (h *Handler) listen(w http.ResponseWriter, r *http.Request, m *message, rm 
 		return
 	}
 	if !wantSSE {
-		out.fail(m.ID, newRPCError(codeInvalidRequest,
-			"invalid request: subscriptions/listen answers with a stream; Accept must admit text/event-stream"))
+		h.refuse(w, r, errNotAcceptableSSE, m.ID)
 		return
 	}
 	if h.isClosing() {
@@ -139,11 +138,10 @@ func (h *Handler) listen(w http.ResponseWriter, r *http.Request, m *message, rm 
 		case <-h.closing:
 			// A graceful end: the listen request's own response
 			// (2026-07-28, Subscriptions, Graceful Closure).
-			res, _ := json.Marshal(map[string]any{
-				"resultType": "complete",
-				"_meta":      map[string]json.RawMessage{metaSubscriptionID: subID},
-			})
-			s.event("", response(m.ID, json.RawMessage(res), nil))
+			res, _ := completeResult(map[string]any{
+				"_meta": map[string]json.RawMessage{metaSubscriptionID: subID},
+			}, "subscriptions/listen")
+			s.event("", response(m.ID, res, nil))
 			return
 		case <-t.C:
 			if s.comment("heartbeat") != nil {

@@ -73,12 +73,14 @@ func statelessVersion(v string) bool { return slices.Contains(statelessVersions,
 // revision the session-based transport does not know in its header or
 // carries a protocol version in _meta.
 func isStateless(r *http.Request, m *message) bool {
-	if r.Header.Get(headerSessionID) != "" {
-		return false
-	}
 	hv := strings.TrimSpace(r.Header.Get(headerProtocolVersion))
-	if m.Method != nil && *m.Method == "initialize" {
-		return statelessVersion(hv)
+	// A stateless revision in the header wins: that generation ignores
+	// Mcp-Session-Id (2026-07-28, Streamable HTTP, Backward Compatibility).
+	if statelessVersion(hv) {
+		return true
+	}
+	if r.Header.Get(headerSessionID) != "" || (m.Method != nil && *m.Method == "initialize") {
+		return false
 	}
 	if hv != "" && !versionSupported(hv) {
 		return true
@@ -157,18 +159,18 @@ func metaMember(params json.RawMessage, key string) (json.RawMessage, bool) {
 // optional whitespace around them is dropped (RFC 9110, 5.5) and, for
 // Mcp-Name, after Base64 sentinel decoding.
 func checkHeaders(r *http.Request, m *message, rm requestMeta) *rpcError {
-	hv := strings.TrimSpace(r.Header.Get(headerProtocolVersion))
+	hv, herr := requiredHeader(r, headerProtocolVersion)
 	switch {
-	case hv == "":
-		return headerMismatch("the MCP-Protocol-Version header is required")
+	case herr != nil:
+		return herr
 	case hv != rm.ProtocolVersion:
 		return headerMismatch("MCP-Protocol-Version header " + quote(clip(hv)) +
 			" does not match _meta protocol version " + quote(clip(rm.ProtocolVersion)))
 	}
-	method, ok := headerValue(r, headerMethod)
+	method, herr := requiredHeader(r, headerMethod)
 	switch {
-	case !ok:
-		return headerMismatch("the Mcp-Method header is required")
+	case herr != nil:
+		return herr
 	case method != *m.Method:
 		return headerMismatch("Mcp-Method header " + quote(clip(method)) +
 			" does not match body method " + quote(clip(*m.Method)))
@@ -177,10 +179,13 @@ func checkHeaders(r *http.Request, m *message, rm requestMeta) *rpcError {
 	if member == "" {
 		return nil
 	}
-	want, _ := stringMember(m.Params, member)
-	raw, ok := headerValue(r, headerName)
+	want, ok := stringMember(m.Params, member)
 	if !ok {
-		return headerMismatch("the Mcp-Name header is required for " + *m.Method)
+		return newRPCError(codeInvalidParams, "invalid params: "+member+" must be a string")
+	}
+	raw, herr := requiredHeader(r, headerName)
+	if herr != nil {
+		return herr
 	}
 	name, err := decodeHeaderValue(raw)
 	if err != nil {
@@ -191,6 +196,21 @@ func checkHeaders(r *http.Request, m *message, rm requestMeta) *rpcError {
 			" does not match body " + member + " " + quote(clip(want)))
 	}
 	return nil
+}
+
+// requiredHeader returns a mirrored header's one value without
+// surrounding whitespace (RFC 9110, 5.5), or the HeaderMismatch for a
+// header that is missing or given more than once (either copy could be
+// the one an intermediary acted on).
+func requiredHeader(r *http.Request, name string) (string, *rpcError) {
+	switch vs := r.Header.Values(name); len(vs) {
+	case 0:
+		return "", headerMismatch("the " + name + " header is required")
+	case 1:
+		return strings.Trim(vs[0], " \t"), nil
+	default:
+		return "", headerMismatch("the " + name + " header is given more than once")
+	}
 }
 
 // nameMember names the params member that Mcp-Name mirrors, per method.
@@ -207,16 +227,6 @@ var nameMember = map[string]string{
 
 func headerMismatch(msg string) *rpcError {
 	return newRPCError(codeHeaderMismatch, "header mismatch: "+msg)
-}
-
-// headerValue returns a header's only value without surrounding
-// whitespace. A header given twice cannot be trusted to match anything.
-func headerValue(r *http.Request, name string) (string, bool) {
-	vs := r.Header.Values(name)
-	if len(vs) != 1 {
-		return "", false
-	}
-	return strings.Trim(vs[0], " \t"), true
 }
 
 // decodeHeaderValue undoes the Base64 sentinel encoding of a mirrored
@@ -346,14 +356,17 @@ func (h *Handler) postStateless(w http.ResponseWriter, r *http.Request, m *messa
 	}
 }
 
-// unsupportedVersion is UnsupportedProtocolVersionError.
+// unsupportedVersion is UnsupportedProtocolVersionError for a request
+// that names its revision in _meta: only the stateless revisions work
+// that way; the others take an initialize, as server/discover tells.
 func unsupportedVersion(v string) *rpcError {
 	e := newRPCError(codeUnsupportedVersion, "unsupported protocol version "+quote(clip(v))+
-		"; supported: "+strings.Join(allVersions, ", "))
+		" for a request without a session; supported: "+strings.Join(statelessVersions, ", ")+
+		" (earlier revisions: send initialize)")
 	e.Data, _ = json.Marshal(struct {
 		Supported []string `json:"supported"`
 		Requested string   `json:"requested"`
-	}{allVersions, v})
+	}{statelessVersions, v})
 	return e
 }
 

@@ -40,6 +40,11 @@ import (
 // Running such calls bound to the request until they first ask would save
 // both, but needs the registry to detach a running call on demand.
 
+// errStateEnded answers a retry whose call is over: its answer was
+// given, or it was cancelled or expired. Retrying the whole call would run
+// the tool again, so the client is told, not asked to retry.
+var errStateEnded = newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended")
+
 // stateCallID is the JSON-RPC id the registry sees for every stateless
 // call: each has a session of its own, and the gateway puts the client's
 // id of the current round on the final response.
@@ -200,13 +205,19 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 	events, err := h.watchCall(wctx, st)
 	if err != nil {
 		if c := status.Code(err); c == codes.NotFound || c == codes.InvalidArgument {
-			out.fail(newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended"))
+			out.fail(errStateEnded)
 			return
 		}
 		out.fail(methodError(err))
 		return
 	}
 	lost := func(err error) {
+		// The session service reports a call that ended (its session is
+		// gone) on the first read, not when the watch opens.
+		if c := status.Code(err); c == codes.NotFound || c == codes.InvalidArgument {
+			out.fail(errStateEnded)
+			return
+		}
 		h.log.Warn("stateless tool call lost", "err", err)
 		out.fail(newRPCError(codeInternalError, "internal error: the tool call was lost; retry it"))
 	}
@@ -344,7 +355,7 @@ func (h *Handler) answer(ctx context.Context, session, id string, result json.Ra
 		SessionId: session, MessageJson: msg,
 	})
 	if status.Code(err) == codes.NotFound {
-		return newRPCError(codeInvalidParams, "invalid params: the call of this requestState has ended")
+		return errStateEnded
 	}
 	if err != nil {
 		return methodError(err)
@@ -505,8 +516,7 @@ func (o *callReply) write(body []byte) {
 
 // paramHeaders collects the Mcp-Param-{Name} headers of a request, keyed
 // by the lower-cased name, for the registry to check against the tool's
-// x-mcp-header marks. A header sent twice is refused: either value could
-// be the one an intermediary acted on.
+// x-mcp-header marks.
 func paramHeaders(r *http.Request) (map[string]string, error) {
 	var out map[string]string
 	for k, vs := range r.Header {
@@ -514,13 +524,14 @@ func paramHeaders(r *http.Request) (map[string]string, error) {
 			continue
 		}
 		name := strings.ToLower(k[len(headerParamPrefix):])
-		if len(vs) != 1 {
-			return nil, headerMismatch("header " + quote(clip(k)) + " is given more than once")
-		}
 		if out == nil {
 			out = make(map[string]string)
 		}
-		out[name] = strings.Trim(vs[0], " \t")
+		// A header given twice cannot be trusted to say one thing: its
+		// copies are joined with a NUL, which no header value holds, so
+		// that it matches no argument. It matters only if the tool marks
+		// the argument; others are forwarded and ignored.
+		out[name] = strings.Trim(strings.Join(vs, "\x00"), " \t")
 	}
 	return out, nil
 }

@@ -256,6 +256,18 @@ func (u *upstreams) start(ctx context.Context, grpcAddr string,
 	})
 	var opts upstream.AdminOptions
 	opts.Token, opts.PollInterval = u.cfg.AdminToken, u.cfg.UpstreamsReloadInterval
+	registry := registryv1.NewRegistryServiceClient(conn)
+	opts.Providers = func(ctx context.Context) ([]string, error) {
+		resp, err := registry.ListProviders(ctx, &registryv1.ListProvidersRequest{})
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(resp.GetProviders()))
+		for _, p := range resp.GetProviders() {
+			names = append(names, p.GetName())
+		}
+		return names, nil
+	}
 	if u.file != nil {
 		opts.File = u.file.File()
 	}

@@ -42,6 +42,10 @@ type AdminOptions struct {
 	// PollInterval is how often the declarations in Redis are reread,
 	// besides when a change is published. Default 2s.
 	PollInterval time.Duration
+	// Providers, when set, lists the names of the live providers, so that
+	// an upstream is not declared under the name of a provider that is not
+	// an upstream: its registration would replace that provider.
+	Providers func(context.Context) ([]string, error)
 }
 
 // Admin merges the upstreams of the file and of the admin API into the
@@ -61,6 +65,8 @@ type Admin struct {
 	token   [sha256.Size]byte
 	auth    bool
 	poll    time.Duration
+	// providers lists the live providers' names; nil skips the check.
+	providers func(context.Context) ([]string, error)
 
 	// mu serializes changes of the sets and the calls to Set, so that
 	// the Applier sees them in order.
@@ -79,7 +85,7 @@ func NewAdmin(log *slog.Logger, store *Store, applier Applier, opts AdminOptions
 		opts.PollInterval = 2 * time.Second
 	}
 	a := &Admin{log: log, store: store, applier: applier, poll: opts.PollInterval,
-		file: opts.File, auth: opts.Token != ""}
+		file: opts.File, auth: opts.Token != "", providers: opts.Providers}
 	if a.auth {
 		a.token = sha256.Sum256([]byte(opts.Token))
 	}
@@ -188,6 +194,31 @@ func (a *Admin) AddUpstream(ctx context.Context, req *registryv1.AddUpstreamRequ
 	return &registryv1.AddUpstreamResponse{Upstream: a.status(spec)}, nil
 }
 
+// checkProviderName refuses a new upstream name that a live provider
+// other than an upstream already has: registering the upstream would
+// replace that provider in the catalogue. Replacing an API upstream is
+// fine.
+func (a *Admin) checkProviderName(ctx context.Context, name string) error {
+	if a.providers == nil {
+		return nil
+	}
+	a.mu.Lock()
+	known := slices.ContainsFunc(a.api, func(s Spec) bool { return s.Name == name })
+	a.mu.Unlock()
+	if known {
+		return nil
+	}
+	names, err := a.providers(ctx)
+	if err != nil {
+		return fmt.Errorf("list providers: %w", err)
+	}
+	if slices.Contains(names, name) {
+		return refuse(adminConflict, "%s: a provider of that name is registered; an upstream "+
+			"of the same name would replace it, so choose another name", name)
+	}
+	return nil
+}
+
 func (a *Admin) add(ctx context.Context, m *registryv1.Upstream) (Spec, error) {
 	if err := a.authorize(ctx); err != nil {
 		return Spec{}, err
@@ -211,6 +242,9 @@ func (a *Admin) add(ctx context.Context, m *registryv1.Upstream) (Spec, error) {
 	if inFile {
 		return spec, refuse(adminConflict, "%s: the upstreams file declares an upstream of "+
 			"that name; choose another name or edit the file", spec.Name)
+	}
+	if err := a.checkProviderName(ctx, spec.Name); err != nil {
+		return spec, err
 	}
 	if err := a.store.Put(ctx, spec); err != nil {
 		return spec, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -438,5 +439,36 @@ func wantStatus(t *testing.T, err error, code codes.Code, fragment string) {
 	st := status.Convert(err)
 	if st.Code() != code || !strings.Contains(st.Message(), fragment) {
 		t.Errorf("error = %v, want %v containing %q", err, code, fragment)
+	}
+}
+
+// TestAdminProviderNames: an upstream may not take the name of a live
+// provider that is not an upstream, whose registration it would replace;
+// an API upstream may be declared again under its own name.
+func TestAdminProviderNames(t *testing.T) {
+	ctx := t.Context()
+	live := []string{"demo"}
+	var mu sync.Mutex
+	s := startAdmin(t, redistest.Namespace(t), AdminOptions{
+		Providers: func(context.Context) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(live), nil
+		},
+	})
+	_, err := s.client.AddUpstream(ctx, &registryv1.AddUpstreamRequest{Upstream: httpUpstream("demo")})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "a provider of that name") {
+		t.Errorf("upstream named after a provider: %v, want FailedPrecondition", err)
+	}
+	if _, err := s.client.AddUpstream(ctx, &registryv1.AddUpstreamRequest{Upstream: httpUpstream("web")}); err != nil {
+		t.Fatalf("add web: %v", err)
+	}
+	// Once running, the upstream is a live provider too; declaring it
+	// again replaces only itself.
+	mu.Lock()
+	live = append(live, "web")
+	mu.Unlock()
+	if _, err := s.client.AddUpstream(ctx, &registryv1.AddUpstreamRequest{Upstream: httpUpstream("web")}); err != nil {
+		t.Errorf("declare web again: %v", err)
 	}
 }

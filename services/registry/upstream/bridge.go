@@ -145,6 +145,19 @@ func (b *bridge) own(ctx context.Context) {
 	}
 }
 
+// gatewayServerName is the name a Switchboard gateway gives itself in
+// serverInfo.
+const gatewayServerName = "switchboard"
+
+// errGatewayUpstream refuses an upstream that is a Switchboard gateway.
+//
+// Known shortcoming: this refuses chaining gateways at all, since the
+// bridge cannot tell a gateway in front of this very registry (whose
+// catalogue would then grow from its own tools without end) from another
+// deployment's.
+var errGatewayUpstream = errors.New("the upstream is a Switchboard gateway; " +
+	"if it fronted this registry its catalogue would feed on itself, so gateways are not federated")
+
 // serveOnce runs one catalogue session: connect, list, register, then
 // follow changes and renew the lease until the upstream goes down or ctx
 // ends. It reports whether the upstream got up.
@@ -159,6 +172,11 @@ func (b *bridge) serveOnce(ctx context.Context) bool {
 		return false
 	}
 	defer cs.Close()
+	if init := cs.InitializeResult(); init != nil && init.ServerInfo != nil &&
+		init.ServerInfo.Name == gatewayServerName {
+		b.fail(StateRefused, "connect", errGatewayUpstream)
+		return false
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- cs.Wait() }()
 

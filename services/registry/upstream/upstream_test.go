@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -482,4 +483,21 @@ func TestAdvertiseHost(t *testing.T) {
 	if _, err := p.call(t, "s1", "t00", "{}"); err != nil {
 		t.Errorf("call through the advertised address: %v", err)
 	}
+}
+
+// TestGatewayUpstreamRefused: a Switchboard gateway as an upstream would,
+// when it fronts this registry, grow the catalogue from its own tools
+// without end; it is refused with the reason in its health.
+func TestGatewayUpstreamRefused(t *testing.T) {
+	e := startEnv(t)
+	m := e.manager(t)
+	gw := mcp.NewServer(&mcp.Implementation{Name: "switchboard", Version: "0.1.0"}, nil)
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(
+		func(*http.Request) *mcp.Server { return gw }, nil))
+	t.Cleanup(func() { closeServer(srv) })
+	set(t, m, upstream.Spec{Name: "gw", Transport: upstream.TransportHTTP, URL: srv.URL})
+	eventually(t, "the gateway upstream refused", func() bool {
+		h := health(m, "gw")
+		return h.State == upstream.StateRefused && strings.Contains(h.Reason, "Switchboard gateway")
+	})
 }
