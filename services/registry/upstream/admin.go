@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -372,7 +373,28 @@ func redact(s Spec) Spec {
 		return out
 	}
 	s.Headers, s.Env = hide(s.Headers), hide(s.Env)
+	s.URL = redactURL(s.URL)
 	return s
+}
+
+// redactURL hides the values of a URL's query, where API keys often
+// travel, and any password in it.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{redacted}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // authorize checks the admin token, when there is one. The REST gateway

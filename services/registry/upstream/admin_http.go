@@ -35,7 +35,7 @@ func (a *Admin) Handler(ctx context.Context, addr string) (http.Handler, *grpc.S
 	if err := registryv1.RegisterUpstreamAdminServiceHandlerServer(ctx, gw, a); err != nil {
 		return nil, nil, fmt.Errorf("register admin rest gateway: %w", err)
 	}
-	rest := httpguard.Admin(gw, httpguard.LoopbackHosts(addr))
+	rest := httpguard.Admin(limitBody(gw), httpguard.LoopbackHosts(addr))
 
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
@@ -53,4 +53,20 @@ func (a *Admin) Handler(ctx context.Context, addr string) (http.Handler, *grpc.S
 		rest.ServeHTTP(w, r)
 	})
 	return h, gs, nil
+}
+
+// maxAdminBody bounds a REST request body: a declaration is small, and
+// whatever is accepted is stored in Redis and copied to every replica.
+const maxAdminBody = 1 << 20
+
+// limitBody refuses bodies over maxAdminBody while they are read.
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxAdminBody {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+		h.ServeHTTP(w, r)
+	})
 }

@@ -472,3 +472,32 @@ func TestAdminProviderNames(t *testing.T) {
 		t.Errorf("declare web again: %v", err)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:9000/mcp":                    "http://127.0.0.1:9000/mcp",
+		"http://127.0.0.1:9000/mcp?api_key=S3CRET&x=1": "http://127.0.0.1:9000/mcp?api_key=%3Credacted%3E&x=%3Credacted%3E",
+		"https://u:pw@example.test/mcp":                "https://u@example.test/mcp",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAdminBodyLimit(t *testing.T) {
+	s := startAdmin(t, redistest.Namespace(t), AdminOptions{})
+	body := `{"name":"big","transport":"http","url":"http://127.0.0.1:1/mcp","headers":{"X":"` +
+		strings.Repeat("a", maxAdminBody) + `"}}`
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+"/v1/upstreams",
+		strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte declaration got %d, want 413", len(body), resp.StatusCode)
+	}
+}

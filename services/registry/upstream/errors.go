@@ -38,13 +38,14 @@ func (b *bridge) status(ctx context.Context, what string, err error) error {
 	case errors.Is(err, errNoResponse):
 		// The outcome is unknown, so this is no tool failure (isError):
 		// the client gets a JSON-RPC error and may retry or look.
-		b.log.Warn("upstream request lost", "request", what, "err", err)
+		b.log.Warn("upstream request lost", "request", what, "err", b.hideSecrets(err.Error()))
 		return mcperr.New(jsonrpc.CodeInternalError, fmt.Sprintf(
 			"upstream %q: %s: %v; whether it took effect is unknown",
 			b.spec.Name, what, errNoResponse)).Status(codes.Unavailable).Err()
 	}
-	b.log.Warn("upstream request failed", "request", what, "err", err)
-	return status.Errorf(codes.Unavailable, "upstream %q: %s failed: %v", b.spec.Name, what, err)
+	msg := b.hideSecrets(err.Error())
+	b.log.Warn("upstream request failed", "request", what, "err", msg)
+	return status.Errorf(codes.Unavailable, "upstream %q: %s failed: %s", b.spec.Name, what, msg)
 }
 
 // sdkLocal tells the SDK's own failures, which it words as JSON-RPC errors

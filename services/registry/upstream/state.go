@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func (b *bridge) setStandby() {
 
 // fail records a failure that leaves the upstream in state st.
 func (b *bridge) fail(st State, what string, err error) {
-	reason := what + ": " + err.Error()
+	reason := b.hideSecrets(what + ": " + err.Error())
 	b.mu.Lock()
 	b.health.LastError = reason
 	b.mu.Unlock()
@@ -76,11 +77,27 @@ func (b *bridge) fail(st State, what string, err error) {
 
 // noteError records a failure that leaves the state as it is.
 func (b *bridge) noteError(what string, err error) {
-	reason := what + ": " + err.Error()
+	reason := b.hideSecrets(what + ": " + err.Error())
 	b.mu.Lock()
 	b.health.LastError = reason
 	b.mu.Unlock()
-	b.log.Warn("upstream error", "op", what, "err", err)
+	b.log.Warn("upstream error", "op", what, "err", reason)
+}
+
+// hideSecrets removes the upstream URL's query values and password from a
+// failure text, which often quotes the URL (HTTP client errors do), before
+// it reaches the log or the admin API.
+func (b *bridge) hideSecrets(text string) string {
+	if b.spec.URL == "" {
+		return text
+	}
+	if safe := redactURL(b.spec.URL); safe != b.spec.URL {
+		text = strings.ReplaceAll(text, b.spec.URL, safe)
+		if u, err := url.Parse(b.spec.URL); err == nil && u.RawQuery != "" {
+			text = strings.ReplaceAll(text, u.RawQuery, "<redacted>")
+		}
+	}
+	return text
 }
 
 // markUp records a registered upstream.
