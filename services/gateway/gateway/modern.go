@@ -308,7 +308,7 @@ var cacheScopes = map[string]string{
 
 // postStateless serves one POST of the stateless generation.
 func (h *Handler) postStateless(w http.ResponseWriter, r *http.Request, m *message, wantJSON, wantSSE bool) {
-	out := statelessReply{w: w}
+	out := statelessReply{w: w, sseOnly: !wantJSON}
 	switch m.kind {
 	case kindNotification:
 		// The revision defines no client notifications over HTTP; closing
@@ -343,7 +343,7 @@ func (h *Handler) postStateless(w http.ResponseWriter, r *http.Request, m *messa
 	case "server/discover":
 		out.result(m.ID, method, discoverResult())
 	case "tools/call":
-		h.callStateless(w, r, m, rm, wantSSE) // mrtr.go
+		h.callStateless(w, r, m, rm, wantJSON, wantSSE) // mrtr.go
 	case "subscriptions/listen":
 		h.listen(w, r, m, rm, wantSSE) // listen.go
 	default:
@@ -394,6 +394,8 @@ var statelessCapabilities = map[string]any{
 // statelessReply writes the answer to one stateless request.
 type statelessReply struct {
 	w http.ResponseWriter
+	// sseOnly is set when the client's Accept admits only an SSE stream.
+	sseOnly bool
 }
 
 // result sends a complete result of method, with the fields every
@@ -404,9 +406,21 @@ func (o statelessReply) result(id json.RawMessage, method string, result any) {
 		o.fail(id, newRPCError(codeInternalError, "internal error: encoding the result failed"))
 		return
 	}
+	o.ok(response(id, body, nil))
+}
+
+// ok sends a response with status 200: as JSON, or as a one-event SSE
+// stream to a client that accepts only that.
+func (o statelessReply) ok(body []byte) {
+	if o.sseOnly {
+		if s, err := startSSE(o.w); err == nil {
+			s.event("", body)
+		}
+		return
+	}
 	o.w.Header().Set("Content-Type", "application/json")
 	o.w.WriteHeader(http.StatusOK)
-	o.w.Write(response(id, body, nil))
+	o.w.Write(body)
 }
 
 // fail sends a method's error with the HTTP status the revision gives
@@ -427,6 +441,10 @@ func (o statelessReply) refuse(id json.RawMessage, e *rpcError) {
 }
 
 func (o statelessReply) send(id json.RawMessage, e *rpcError, status int) {
+	if status == http.StatusOK {
+		o.ok(response(id, nil, e))
+		return
+	}
 	o.w.Header().Set("Content-Type", "application/json")
 	o.w.WriteHeader(status)
 	o.w.Write(response(id, nil, e))

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,40 @@ func TestUnsupportedVersionData(t *testing.T) {
 	if err := json.Unmarshal(e.Data, &data); err != nil || data.Requested != "2025-11-25" ||
 		len(data.Supported) != len(statelessVersions) || data.Supported[0] != statelessVersions[0] {
 		t.Errorf("data %s: want the stateless revisions and the requested one", e.Data)
+	}
+}
+
+// TestStatelessReplyAccept: a client that accepts only SSE gets its
+// answer as a one-event stream; errors with a status of their own stay
+// JSON.
+func TestStatelessReplyAccept(t *testing.T) {
+	tests := []struct {
+		name    string
+		sseOnly bool
+		send    func(o statelessReply)
+		status  int
+		ctype   string
+	}{
+		{"json result", false, func(o statelessReply) { o.result(json.RawMessage(`1`), "tools/list", map[string]any{}) },
+			200, "application/json"},
+		{"sse result", true, func(o statelessReply) { o.result(json.RawMessage(`1`), "tools/list", map[string]any{}) },
+			200, "text/event-stream"},
+		{"sse method error", true, func(o statelessReply) { o.fail(json.RawMessage(`1`), newRPCError(codeInternalError, "x")) },
+			200, "text/event-stream"},
+		{"header mismatch stays json", true, func(o statelessReply) {
+			o.fail(json.RawMessage(`1`), headerMismatch("x"))
+		}, 400, "application/json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			tc.send(statelessReply{w: w, sseOnly: tc.sseOnly})
+			if w.Code != tc.status || w.Header().Get("Content-Type") != tc.ctype {
+				t.Errorf("got %d %s, want %d %s", w.Code, w.Header().Get("Content-Type"), tc.status, tc.ctype)
+			}
+			if tc.ctype == "text/event-stream" && !strings.Contains(w.Body.String(), "data: {") {
+				t.Errorf("body %q is no SSE event", w.Body.String())
+			}
+		})
 	}
 }

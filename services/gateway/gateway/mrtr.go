@@ -83,8 +83,9 @@ type statelessCallParams struct {
 }
 
 // callStateless serves tools/call of the stateless generation.
-func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *message, rm requestMeta, wantSSE bool) {
-	out := &callReply{h: h, w: w, id: m.ID, sse: wantSSE}
+func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *message, rm requestMeta,
+	wantJSON, wantSSE bool) {
+	out := &callReply{h: h, w: w, id: m.ID, sse: wantSSE, sseOnly: !wantJSON}
 	var p statelessCallParams
 	if err := decodeParams(m.Params, &p); err != nil {
 		out.fail(methodError(err))
@@ -432,11 +433,12 @@ func (h *Handler) stateMAC(session string, body []byte) []byte {
 // into an SSE stream by the first notification when the client accepts
 // one, so that progress reaches it while the call runs.
 type callReply struct {
-	h      *Handler
-	w      http.ResponseWriter
-	id     json.RawMessage
-	sse    bool
-	stream *sseWriter
+	h       *Handler
+	w       http.ResponseWriter
+	id      json.RawMessage
+	sse     bool
+	sseOnly bool // the client's Accept admits only SSE
+	stream  *sseWriter
 }
 
 // notify passes a notification of the request on, if the client takes a
@@ -476,7 +478,7 @@ func (o *callReply) fail(e *rpcError) {
 		o.stream.event("", response(o.id, nil, e))
 		return
 	}
-	statelessReply{w: o.w}.fail(o.id, e)
+	statelessReply{w: o.w, sseOnly: o.sseOnly}.fail(o.id, e)
 }
 
 // unavailable answers when the session store cannot be reached.
@@ -509,9 +511,7 @@ func (o *callReply) write(body []byte) {
 		o.stream.event("", body)
 		return
 	}
-	o.w.Header().Set("Content-Type", "application/json")
-	o.w.WriteHeader(http.StatusOK)
-	o.w.Write(body)
+	statelessReply{w: o.w, sseOnly: o.sseOnly}.ok(body)
 }
 
 // paramHeaders collects the Mcp-Param-{Name} headers of a request, keyed
