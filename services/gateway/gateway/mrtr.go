@@ -36,7 +36,8 @@ import (
 // hidden session and logs its result, even when the tool never asks the
 // client anything, so it costs about what a resumable streamed call of
 // the other generation costs; and a call whose client never retries after
-// input_required waits for its answer until the registry's -call-timeout.
+// input_required waits for its answer until the registry's -call-timeout,
+// its hidden session and log staying until the session service's TTL.
 // Running such calls bound to the request until they first ask would save
 // both, but needs the registry to detach a running call on demand.
 
@@ -92,7 +93,7 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 		return
 	}
 	if p.RequestState != nil {
-		h.resumeCall(r.Context(), out, m, p)
+		h.resumeCall(r.Context(), out, rm, p)
 		return
 	}
 	sess := statelessSession(rm)
@@ -168,7 +169,7 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 // resumeCall serves a retry that carries requestState: it hands the
 // answers to the waiting call and reads its log on from where the last
 // round ended.
-func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p statelessCallParams) {
+func (h *Handler) resumeCall(ctx context.Context, out *callReply, rm requestMeta, p statelessCallParams) {
 	st, ok := h.openState(*p.RequestState)
 	if !ok {
 		out.fail(newRPCError(codeInvalidParams, "invalid params: requestState is invalid or was altered"))
@@ -176,6 +177,12 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, m *message, p 
 	}
 	if p.Name == nil || *p.Name != st.Tool {
 		out.fail(newRPCError(codeInvalidParams, "invalid params: requestState belongs to a call of another tool"))
+		return
+	}
+	// Each request declares its capabilities anew: a round that would end
+	// in a task needs the tasks extension in this one too.
+	if st.Task != "" && !tasksDeclared(string(rm.ClientCapabilities)) {
+		out.fail(missingTasks("this call runs as a task, which"))
 		return
 	}
 	answered := slices.Clone(st.Answered)
