@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +206,61 @@ func TestStatelessElicitationAcrossReplicas(t *testing.T) {
 	if err := json.Unmarshal(rounds[1].RPC.Params, &retry); err != nil ||
 		retry.RequestState == "" || len(retry.InputResponses) != 1 {
 		t.Errorf("retry params %s: want requestState and one input response", rounds[1].RPC.Params)
+	}
+	w.report(t)
+}
+
+// TestStatelessCallSurvivesDrain: a gateway replica that shuts down in
+// the middle of a stateless call hands the client a requestState, and the
+// client's retry on the other replica gets the call's result.
+func TestStatelessCallSurvivesDrain(t *testing.T) {
+	s := startSuite(t, 2)
+	urls := s.MCPURLs()
+	w := newWire(t, urls)
+	var calls int
+	var mu sync.Mutex
+	// The first round of the call goes to the replica that leaves, the
+	// rest to the one that stays.
+	w.setRoute(func(x *exchange) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.RPC.Method == "tools/call" {
+			calls++
+			if calls == 1 {
+				return 0
+			}
+		}
+		return 1
+	})
+	cs := statelessClient(t, w, urls[1], nil)
+	done := make(chan error, 1)
+	go func() {
+		res, err := cs.CallTool(opCtx(t), &mcp.CallToolParams{Name: "demo__sleep",
+			Arguments: map[string]any{"ms": 1500}})
+		if err == nil && (res.IsError || !slices.Equal(texts(res.Content), []string{"slept 1500 ms"})) {
+			err = fmt.Errorf("result %q, isError %v", texts(res.Content), res.IsError)
+		}
+		done <- err
+	}()
+	w.waitFor(t, "the call on the first replica", func(log []exchange) bool {
+		for _, x := range log {
+			if x.RPC.Method == "tools/call" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	if err := s.Gateways[0].Stop(10 * time.Second); err != nil {
+		t.Logf("stop the first replica: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("call across the drain: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("tools/call sent %d times, want 2 (the first round, then the retry with the state)", calls)
 	}
 	w.report(t)
 }

@@ -295,12 +295,7 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			}
 			prev = ev.GetId()
 		case <-timeout:
-			st.After, st.Answered = after, answered
-			st.Keys = make(map[string]string, len(asked))
-			for _, a := range asked {
-				st.Keys[a.key] = a.id
-			}
-			out.inputRequired(asked, h.sealState(st))
+			h.endRound(out, st, after, answered, asked)
 			return
 		case err := <-done:
 			if ctx.Err() == nil {
@@ -314,7 +309,14 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			h.cancelStateless(st)
 			return
 		case <-h.closing:
-			out.fail(newRPCError(codeInternalError, "internal error: gateway is shutting down; retry the request"))
+			// This replica is going away but the call is not: hand the
+			// client a state to read on from, on another replica. An
+			// input_required result may carry the state alone (2026-07-28,
+			// InputRequiredResult), and clients retry with it.
+			if len(asked) == 0 {
+				after = prev
+			}
+			h.endRound(out, st, after, answered, asked)
 			return
 		}
 	}
@@ -331,6 +333,19 @@ func (h *Handler) watchCall(ctx context.Context, st callState) (
 		_, err = events.Header()
 	}
 	return events, err
+}
+
+// endRound answers a round with input_required: the questions asked, if
+// any, and the state the retry reads the log on from (after the event
+// after, with the requests answered so far skipped).
+func (h *Handler) endRound(out *callReply, st callState, after string, answered []string,
+	asked []inputRequest) {
+	st.After, st.Answered = after, answered
+	st.Keys = make(map[string]string, len(asked))
+	for _, a := range asked {
+		st.Keys[a.key] = a.id
+	}
+	out.inputRequired(asked, h.sealState(st))
 }
 
 // inputRequest is one request to the client in an input_required result.
@@ -466,6 +481,8 @@ func (o *callReply) notify(body []byte) {
 
 // inputRequired ends the round asking the client for input.
 func (o *callReply) inputRequired(asked []inputRequest, state string) {
+	// inputRequests is there even when empty: clients read an empty set
+	// with a state as "retry with this state" (the SDKs' load shedding).
 	reqs := make(map[string]inputRequest, len(asked))
 	for _, a := range asked {
 		reqs[a.key] = a
