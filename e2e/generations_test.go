@@ -264,3 +264,32 @@ func TestStatelessCallSurvivesDrain(t *testing.T) {
 	}
 	w.report(t)
 }
+
+// TestStatelessCallExpires: a stateless call whose client never comes
+// back after input_required lets its hidden session go after
+// -stateless-call-ttl; a late retry is told the call has ended.
+func TestStatelessCallExpires(t *testing.T) {
+	empty := ""
+	s := startSuiteWith(t, suite.Config{
+		Gateways:  1,
+		Providers: []suite.Provider{{Name: "conformance", Bin: suite.ConformanceProviderBin, Prefix: &empty}},
+		ExtraArgs: map[string][]string{suite.GatewayBin: {"-stateless-call-ttl=1s"}},
+	})
+	url := s.MCPURLs()[0]
+	first := extPost(t, url, "tools/call", `{"name":"test_input_required_result_elicitation"}`,
+		withoutTasks, nil)
+	var round struct {
+		ResultType   string `json:"resultType"`
+		RequestState string `json:"requestState"`
+	}
+	if err := json.Unmarshal(first.Result, &round); err != nil || round.ResultType != "input_required" {
+		t.Fatalf("first round %s: want input_required", first.Result)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	late := extPost(t, url, "tools/call", `{"name":"test_input_required_result_elicitation",`+
+		`"inputResponses":{"user_name":{"action":"accept","content":{"name":"Ann"}}},`+
+		`"requestState":`+quoteJSON(round.RequestState)+`}`, withoutTasks, nil)
+	if late.Error == nil || late.Error.Code != -32602 || !strings.Contains(late.Error.Message, "ended") {
+		t.Errorf("late retry: %+v %s, want -32602 (the call has ended)", late.Error, late.Result)
+	}
+}

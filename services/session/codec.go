@@ -20,6 +20,9 @@ const (
 	fieldInitialized        = "initialized"
 	fieldLogLevel           = "log_level"
 	fieldCreateTime         = "create_time"
+	// fieldTTL holds a session's own lifetime in ms, when it has one
+	// shorter than the service's.
+	fieldTTL = "ttl_ms"
 )
 
 // The scripts take the session's keys (Store.keys), hash first. readScript
@@ -36,8 +39,9 @@ return {ttl, redis.call('HGETALL', KEYS[1])}
 	// the field/value pairs in ARGV[2..]. Nothing happens when the hash is
 	// missing, so a renewal racing a deletion cannot resurrect the session.
 	touchScript = redis.NewScript(`
-if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return false end
-for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+local ttl = redis.call('HGET', KEYS[1], 'ttl_ms') or ARGV[1]
+if redis.call('PEXPIRE', KEYS[1], ttl) == 0 then return false end
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 return {redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}
 `)

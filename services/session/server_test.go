@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 	"switchboard.dev/session"
@@ -458,6 +459,45 @@ func TestRedisDown(t *testing.T) {
 	for _, rpc := range rpcs {
 		t.Run(rpc.name, func(t *testing.T) {
 			wantCode(t, rpc.call(e, t, session.NewID()), codes.Unavailable)
+		})
+	}
+}
+
+// TestOwnTTL: a session created with a lifetime shorter than the
+// service's keeps it across renewals; a longer one is capped.
+func TestOwnTTL(t *testing.T) {
+	e := start(t, nil)
+	tests := []struct {
+		name string
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{"shorter", 30 * time.Second, 30 * time.Second},
+		{"longer than the service's", 2 * testTTL, testTTL},
+		{"none", 0, testTTL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &sessionv1.CreateSessionRequest{ProtocolVersion: "2026-07-28"}
+			if tc.ttl > 0 {
+				req.Ttl = durationpb.New(tc.ttl)
+			}
+			before := time.Now()
+			resp, err := e.client.CreateSession(t.Context(), req)
+			wantCode(t, err, codes.OK)
+			id := resp.GetSession().GetId()
+			checkTimes(t, resp.GetSession(), before, tc.want)
+			if d := e.pttl(t, e.key(id)); d <= tc.want-time.Minute || d > tc.want {
+				t.Errorf("PTTL after create = %v, want about %v", d, tc.want)
+			}
+			if err := e.rdb.PExpire(t.Context(), e.key(id), time.Second).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.client.RenewSession(t.Context(), &sessionv1.RenewSessionRequest{Id: id})
+			wantCode(t, err, codes.OK)
+			if d := e.pttl(t, e.key(id)); d <= tc.want-time.Minute || d > tc.want {
+				t.Errorf("PTTL after renew = %v, want about %v", d, tc.want)
+			}
 		})
 	}
 }

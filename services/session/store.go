@@ -133,11 +133,17 @@ func (s *Store) Create(ctx context.Context, req *sessionv1.CreateSessionRequest)
 		CreateTime:             timestamppb.New(now),
 		ExpireTime:             timestamppb.New(now.Add(s.ttl)),
 	}
+	ttl, fields := s.ttl, encode(sess)
+	if own := req.GetTtl().AsDuration(); req.GetTtl() != nil && own > 0 && own < s.ttl {
+		ttl = max(own, time.Millisecond)
+		fields = append(fields, fieldTTL, ttl.Milliseconds())
+		sess.ExpireTime = timestamppb.New(now.Add(ttl))
+	}
 	key := s.keys(sess.Id)[0]
 	// MULTI/EXEC: a session never exists without its expiry.
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, encode(sess))
-		p.PExpire(ctx, key, s.ttl)
+		p.HSet(ctx, key, fields...)
+		p.PExpire(ctx, key, ttl)
 		return nil
 	})
 	if err != nil {

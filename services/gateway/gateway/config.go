@@ -49,6 +49,11 @@ type Config struct {
 	// its streams), so that a session service that hangs fails the request
 	// with 503 instead of holding it. Default 10s.
 	BackendTimeout time.Duration
+	// StatelessCallTTL is how long a stateless tool call waits for its
+	// client's next round after input_required (its hidden session's
+	// lifetime between rounds), and how long a subscriptions/listen
+	// stream's session outlives a replica that died. Default 10m.
+	StatelessCallTTL time.Duration
 	// RequestStateKey signs the requestState of input_required results
 	// (2026-07-28). Every replica needs the same key. Empty still refuses
 	// altered states, but lets a client re-sign a state of its own call.
@@ -82,6 +87,8 @@ func (c *Config) Load(l *config.Loader) {
 		"answer tools/call with a resumable SSE stream when the client accepts one")
 	l.Duration(&c.BackendTimeout, "backend-timeout", 10*time.Second,
 		"limit of one unary call to the session service")
+	l.Duration(&c.StatelessCallTTL, "stateless-call-ttl", 10*time.Minute,
+		"how long a stateless call waits for the client's next round after input_required")
 	l.String(&c.RequestStateKey, "request-state-key", "",
 		"secret that signs requestState of input_required results (same on every replica)")
 	l.Duration(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests")
@@ -111,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SSERetry <= 0 {
 		errs = append(errs, errors.New("sse-retry: must be positive"))
+	}
+	if c.StatelessCallTTL < time.Second {
+		errs = append(errs, errors.New("stateless-call-ttl: must be at least 1s"))
 	}
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, errors.New("backend-timeout: must be positive"))

@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAccepts(t *testing.T) {
@@ -73,7 +74,7 @@ func TestNegotiate(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := Config{HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0.1:8081", SessionAddr: "s",
-		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1, SSERetry: 1, BackendTimeout: 1}
+		RegistryAddr: "r", MaxBodyBytes: 4096, HeartbeatInterval: 1, SSERetry: 1, BackendTimeout: 1, StatelessCallTTL: time.Second}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEndpointEvent(t *testing.T) {
@@ -39,7 +40,7 @@ func TestEndpointEvent(t *testing.T) {
 // before it reaches a backend, so the handler runs without any.
 func TestLegacyRefusals(t *testing.T) {
 	cfg := &Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", SessionAddr: "x",
-		RegistryAddr: "x", MaxBodyBytes: 1024, SSERetry: 1, HeartbeatInterval: 1, BackendTimeout: 1}
+		RegistryAddr: "x", MaxBodyBytes: 1024, SSERetry: 1, HeartbeatInterval: 1, BackendTimeout: 1, StatelessCallTTL: time.Second}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
@@ -71,6 +72,9 @@ func (h *Handler) listen(w http.ResponseWriter, r *http.Request, m *message, rm 
 		ProtocolVersion:        rm.ProtocolVersion,
 		ClientInfoJson:         string(rm.ClientInfo),
 		ClientCapabilitiesJson: string(rm.ClientCapabilities),
+		// Renewed while the stream is open; a stream lost with its replica
+		// leaves the session for this long only.
+		Ttl: durationpb.New(h.cfg.StatelessCallTTL),
 	})
 	if err != nil {
 		h.log.Error("create listen session", "err", err)

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "switchboard.dev/proto/switchboard/registry/v1"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
@@ -36,8 +38,9 @@ import (
 // hidden session and logs its result, even when the tool never asks the
 // client anything, so it costs about what a resumable streamed call of
 // the other generation costs; and a call whose client never retries after
-// input_required waits for its answer until the registry's -call-timeout,
-// its hidden session and log staying until the session service's TTL.
+// input_required keeps waiting for its answer until the registry's
+// -call-timeout, though its hidden session and log go after
+// -stateless-call-ttl.
 // Running such calls bound to the request until they first ask would save
 // both, but needs the registry to detach a running call on demand.
 
@@ -111,6 +114,7 @@ func (h *Handler) callStateless(w http.ResponseWriter, r *http.Request, m *messa
 		ProtocolVersion:        rm.ProtocolVersion,
 		ClientInfoJson:         string(rm.ClientInfo),
 		ClientCapabilitiesJson: string(rm.ClientCapabilities),
+		Ttl:                    h.callSessionTTL(string(rm.ClientCapabilities)),
 	})
 	if err != nil {
 		h.log.Error("create call session", "err", err)
@@ -246,6 +250,11 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 		ev, err := next()
 		return item{event: ev}, err
 	})
+	// While the client waits on this round, its call's session lives; once
+	// the round ends, the session has -stateless-call-ttl for the retry.
+	kctx, stopKeeping := context.WithCancel(ctx)
+	defer stopKeeping()
+	go h.keepSession(kctx, &sessionv1.Session{Id: st.Session, ExpireTime: timestamppb.Now()})
 	var (
 		asked   []inputRequest
 		prev    = st.After
@@ -320,6 +329,18 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			return
 		}
 	}
+}
+
+// callSessionTTL is the lifetime of a stateless call's hidden session
+// between rounds: a client that never retries after input_required lets
+// it, and the waiting call, end after -stateless-call-ttl rather than the
+// session service's own TTL. Calls that may become tasks keep the
+// service's TTL, since a task outlives its rounds.
+func (h *Handler) callSessionTTL(caps string) *durationpb.Duration {
+	if tasksDeclared(caps) {
+		return nil
+	}
+	return durationpb.New(h.cfg.StatelessCallTTL)
 }
 
 // watchCall reads a stateless call's log from where st left it; the

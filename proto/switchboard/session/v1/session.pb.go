@@ -12,6 +12,7 @@ package sessionv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -143,8 +144,13 @@ type CreateSessionRequest struct {
 	ClientInfoJson string `protobuf:"bytes,2,opt,name=client_info_json,json=clientInfoJson,proto3" json:"client_info_json,omitempty"`
 	// The client's ClientCapabilities object as JSON text.
 	ClientCapabilitiesJson string `protobuf:"bytes,3,opt,name=client_capabilities_json,json=clientCapabilitiesJson,proto3" json:"client_capabilities_json,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The session's sliding lifetime, when shorter than the service's own
+	// (which caps it): renewals extend it by this much. Zero means the
+	// service's. For sessions a gateway opens on its own behalf, such as a
+	// stateless tool call's, whose client may never come back.
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateSessionRequest) Reset() {
@@ -196,6 +202,13 @@ func (x *CreateSessionRequest) GetClientCapabilitiesJson() string {
 		return x.ClientCapabilitiesJson
 	}
 	return ""
+}
+
+func (x *CreateSessionRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
 }
 
 // CreateSessionResponse returns the new session.
@@ -1308,7 +1321,7 @@ var File_switchboard_session_v1_session_proto protoreflect.FileDescriptor
 
 const file_switchboard_session_v1_session_proto_rawDesc = "" +
 	"\n" +
-	"$switchboard/session/v1/session.proto\x12\x16switchboard.session.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n" +
+	"$switchboard/session/v1/session.proto\x12\x16switchboard.session.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x10protocol_version\x18\x02 \x01(\tR\x0fprotocolVersion\x12(\n" +
@@ -1319,11 +1332,12 @@ const file_switchboard_session_v1_session_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa5\x01\n" +
+	"expireTime\"\xd2\x01\n" +
 	"\x14CreateSessionRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\tR\x0fprotocolVersion\x12(\n" +
 	"\x10client_info_json\x18\x02 \x01(\tR\x0eclientInfoJson\x128\n" +
-	"\x18client_capabilities_json\x18\x03 \x01(\tR\x16clientCapabilitiesJson\"R\n" +
+	"\x18client_capabilities_json\x18\x03 \x01(\tR\x16clientCapabilitiesJson\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"R\n" +
 	"\x15CreateSessionResponse\x129\n" +
 	"\asession\x18\x01 \x01(\v2\x1f.switchboard.session.v1.SessionR\asession\"#\n" +
 	"\x11GetSessionRequest\x12\x0e\n" +
@@ -1442,42 +1456,44 @@ var file_switchboard_session_v1_session_proto_goTypes = []any{
 	(*PublishResourceUpdatedRequest)(nil),  // 22: switchboard.session.v1.PublishResourceUpdatedRequest
 	(*PublishResourceUpdatedResponse)(nil), // 23: switchboard.session.v1.PublishResourceUpdatedResponse
 	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
 }
 var file_switchboard_session_v1_session_proto_depIdxs = []int32{
 	24, // 0: switchboard.session.v1.Session.create_time:type_name -> google.protobuf.Timestamp
 	24, // 1: switchboard.session.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: switchboard.session.v1.CreateSessionResponse.session:type_name -> switchboard.session.v1.Session
-	0,  // 3: switchboard.session.v1.GetSessionResponse.session:type_name -> switchboard.session.v1.Session
-	0,  // 4: switchboard.session.v1.RenewSessionResponse.session:type_name -> switchboard.session.v1.Session
-	0,  // 5: switchboard.session.v1.UpdateSessionResponse.session:type_name -> switchboard.session.v1.Session
-	11, // 6: switchboard.session.v1.WatchEventsResponse.event:type_name -> switchboard.session.v1.Event
-	1,  // 7: switchboard.session.v1.SessionService.CreateSession:input_type -> switchboard.session.v1.CreateSessionRequest
-	3,  // 8: switchboard.session.v1.SessionService.GetSession:input_type -> switchboard.session.v1.GetSessionRequest
-	5,  // 9: switchboard.session.v1.SessionService.RenewSession:input_type -> switchboard.session.v1.RenewSessionRequest
-	7,  // 10: switchboard.session.v1.SessionService.UpdateSession:input_type -> switchboard.session.v1.UpdateSessionRequest
-	9,  // 11: switchboard.session.v1.SessionService.DeleteSession:input_type -> switchboard.session.v1.DeleteSessionRequest
-	12, // 12: switchboard.session.v1.SessionService.AppendEvent:input_type -> switchboard.session.v1.AppendEventRequest
-	14, // 13: switchboard.session.v1.SessionService.WatchEvents:input_type -> switchboard.session.v1.WatchEventsRequest
-	16, // 14: switchboard.session.v1.SessionService.Broadcast:input_type -> switchboard.session.v1.BroadcastRequest
-	18, // 15: switchboard.session.v1.SessionService.Subscribe:input_type -> switchboard.session.v1.SubscribeRequest
-	20, // 16: switchboard.session.v1.SessionService.Unsubscribe:input_type -> switchboard.session.v1.UnsubscribeRequest
-	22, // 17: switchboard.session.v1.SessionService.PublishResourceUpdated:input_type -> switchboard.session.v1.PublishResourceUpdatedRequest
-	2,  // 18: switchboard.session.v1.SessionService.CreateSession:output_type -> switchboard.session.v1.CreateSessionResponse
-	4,  // 19: switchboard.session.v1.SessionService.GetSession:output_type -> switchboard.session.v1.GetSessionResponse
-	6,  // 20: switchboard.session.v1.SessionService.RenewSession:output_type -> switchboard.session.v1.RenewSessionResponse
-	8,  // 21: switchboard.session.v1.SessionService.UpdateSession:output_type -> switchboard.session.v1.UpdateSessionResponse
-	10, // 22: switchboard.session.v1.SessionService.DeleteSession:output_type -> switchboard.session.v1.DeleteSessionResponse
-	13, // 23: switchboard.session.v1.SessionService.AppendEvent:output_type -> switchboard.session.v1.AppendEventResponse
-	15, // 24: switchboard.session.v1.SessionService.WatchEvents:output_type -> switchboard.session.v1.WatchEventsResponse
-	17, // 25: switchboard.session.v1.SessionService.Broadcast:output_type -> switchboard.session.v1.BroadcastResponse
-	19, // 26: switchboard.session.v1.SessionService.Subscribe:output_type -> switchboard.session.v1.SubscribeResponse
-	21, // 27: switchboard.session.v1.SessionService.Unsubscribe:output_type -> switchboard.session.v1.UnsubscribeResponse
-	23, // 28: switchboard.session.v1.SessionService.PublishResourceUpdated:output_type -> switchboard.session.v1.PublishResourceUpdatedResponse
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	25, // 2: switchboard.session.v1.CreateSessionRequest.ttl:type_name -> google.protobuf.Duration
+	0,  // 3: switchboard.session.v1.CreateSessionResponse.session:type_name -> switchboard.session.v1.Session
+	0,  // 4: switchboard.session.v1.GetSessionResponse.session:type_name -> switchboard.session.v1.Session
+	0,  // 5: switchboard.session.v1.RenewSessionResponse.session:type_name -> switchboard.session.v1.Session
+	0,  // 6: switchboard.session.v1.UpdateSessionResponse.session:type_name -> switchboard.session.v1.Session
+	11, // 7: switchboard.session.v1.WatchEventsResponse.event:type_name -> switchboard.session.v1.Event
+	1,  // 8: switchboard.session.v1.SessionService.CreateSession:input_type -> switchboard.session.v1.CreateSessionRequest
+	3,  // 9: switchboard.session.v1.SessionService.GetSession:input_type -> switchboard.session.v1.GetSessionRequest
+	5,  // 10: switchboard.session.v1.SessionService.RenewSession:input_type -> switchboard.session.v1.RenewSessionRequest
+	7,  // 11: switchboard.session.v1.SessionService.UpdateSession:input_type -> switchboard.session.v1.UpdateSessionRequest
+	9,  // 12: switchboard.session.v1.SessionService.DeleteSession:input_type -> switchboard.session.v1.DeleteSessionRequest
+	12, // 13: switchboard.session.v1.SessionService.AppendEvent:input_type -> switchboard.session.v1.AppendEventRequest
+	14, // 14: switchboard.session.v1.SessionService.WatchEvents:input_type -> switchboard.session.v1.WatchEventsRequest
+	16, // 15: switchboard.session.v1.SessionService.Broadcast:input_type -> switchboard.session.v1.BroadcastRequest
+	18, // 16: switchboard.session.v1.SessionService.Subscribe:input_type -> switchboard.session.v1.SubscribeRequest
+	20, // 17: switchboard.session.v1.SessionService.Unsubscribe:input_type -> switchboard.session.v1.UnsubscribeRequest
+	22, // 18: switchboard.session.v1.SessionService.PublishResourceUpdated:input_type -> switchboard.session.v1.PublishResourceUpdatedRequest
+	2,  // 19: switchboard.session.v1.SessionService.CreateSession:output_type -> switchboard.session.v1.CreateSessionResponse
+	4,  // 20: switchboard.session.v1.SessionService.GetSession:output_type -> switchboard.session.v1.GetSessionResponse
+	6,  // 21: switchboard.session.v1.SessionService.RenewSession:output_type -> switchboard.session.v1.RenewSessionResponse
+	8,  // 22: switchboard.session.v1.SessionService.UpdateSession:output_type -> switchboard.session.v1.UpdateSessionResponse
+	10, // 23: switchboard.session.v1.SessionService.DeleteSession:output_type -> switchboard.session.v1.DeleteSessionResponse
+	13, // 24: switchboard.session.v1.SessionService.AppendEvent:output_type -> switchboard.session.v1.AppendEventResponse
+	15, // 25: switchboard.session.v1.SessionService.WatchEvents:output_type -> switchboard.session.v1.WatchEventsResponse
+	17, // 26: switchboard.session.v1.SessionService.Broadcast:output_type -> switchboard.session.v1.BroadcastResponse
+	19, // 27: switchboard.session.v1.SessionService.Subscribe:output_type -> switchboard.session.v1.SubscribeResponse
+	21, // 28: switchboard.session.v1.SessionService.Unsubscribe:output_type -> switchboard.session.v1.UnsubscribeResponse
+	23, // 29: switchboard.session.v1.SessionService.PublishResourceUpdated:output_type -> switchboard.session.v1.PublishResourceUpdatedResponse
+	19, // [19:30] is the sub-list for method output_type
+	8,  // [8:19] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_session_v1_session_proto_init() }
