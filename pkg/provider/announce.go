@@ -83,6 +83,8 @@ func (p *Provider) Announce(ctx context.Context, client registryv1.RegistryServi
 	if reg.Address == "" {
 		return errors.New("registration address is empty")
 	}
+	p.setAnnouncing(true)
+	defer p.setAnnouncing(false)
 	for {
 		l, ok := p.register(ctx, client, reg)
 		if !ok {
@@ -166,23 +168,37 @@ func (p *Provider) moved() {
 	p.leaseMoved = make(chan struct{})
 }
 
+// setAnnouncing records whether Announce runs, and wakes Sync.
+func (p *Provider) setAnnouncing(on bool) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	p.announcing = on
+	p.moved()
+}
+
 // Sync waits until the registry has read the catalogue as it is when
 // Sync is called, so that a tool or prompt added or removed before is
-// published, and the clients told, when it returns nil. It returns
-// ErrNotRegistered at once, or as soon as it happens, while the provider
-// holds no lease (see NotifyResourceUpdated), and ctx's error when ctx
+// published, and the clients told, when it returns nil. Before the first
+// registration of a running Announce it waits for that. It returns
+// ErrNotRegistered when no Announce runs, or as soon as the provider
+// loses its lease (see NotifyResourceUpdated), and ctx's error when ctx
 // ends first.
 func (p *Provider) Sync(ctx context.Context) error {
 	want := p.catalogueVersion()
+	sawLease := false
 	for {
 		p.leaseMu.Lock()
-		held, announced, wake := p.lease, p.announced, p.leaseMoved
+		held, announced, wake, announcing := p.lease, p.announced, p.leaseMoved, p.announcing
 		p.leaseMu.Unlock()
 		switch {
-		case held == nil:
+		case held == nil && (!announcing || sawLease):
 			return ErrNotRegistered
+		case held == nil:
+			// Announce runs but has not registered yet: wait for it.
 		case announced >= want:
 			return nil
+		default:
+			sawLease = true
 		}
 		select {
 		case <-ctx.Done():

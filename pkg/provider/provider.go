@@ -120,6 +120,9 @@ type Provider struct {
 	lease      *heldLease
 	announced  uint64
 	leaseMoved chan struct{}
+	// announcing is set while Announce runs, so that Sync waits for the
+	// first registration rather than fail before it.
+	announcing bool
 }
 
 // Options configures a Provider. A nil *Options means the defaults.

@@ -140,7 +140,6 @@ func TestCatalogueChangeConcurrent(t *testing.T) {
 		ListenAddr: "127.0.0.1:0", RegistryAddr: reg.Addr, LeaseTTL: time.Minute,
 	})
 	reg.Await(t, "busy", func(r providertest.Record) bool { return r.Live })
-
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
