@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
+	"switchboard.dev/pkg/mcpheader"
 	sessionv1 "switchboard.dev/proto/switchboard/session/v1"
 )
 
@@ -187,7 +186,7 @@ func checkHeaders(r *http.Request, m *message, rm requestMeta) *rpcError {
 	if herr != nil {
 		return herr
 	}
-	name, err := decodeHeaderValue(raw)
+	name, err := mcpheader.Decode(raw)
 	if err != nil {
 		return headerMismatch("Mcp-Name header: " + err.Error())
 	}
@@ -228,29 +227,6 @@ var nameMember = map[string]string{
 func headerMismatch(msg string) *rpcError {
 	return newRPCError(codeHeaderMismatch, "header mismatch: "+msg)
 }
-
-// decodeHeaderValue undoes the Base64 sentinel encoding of a mirrored
-// value ("=?base64?...?=") and refuses characters a header may not carry.
-func decodeHeaderValue(v string) (string, error) {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f || c >= 0x80 {
-			return "", errString("value has characters a header may not carry")
-		}
-	}
-	const pre, suf = "=?base64?", "?="
-	if !strings.HasPrefix(v, pre) || !strings.HasSuffix(v, suf) || len(v) < len(pre)+len(suf) {
-		return v, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(v[len(pre) : len(v)-len(suf)])
-	if err != nil || !utf8.Valid(b) {
-		return "", errString("invalid Base64 value")
-	}
-	return string(b), nil
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // stringMember returns a string member of params.
 func stringMember(params json.RawMessage, key string) (string, bool) {

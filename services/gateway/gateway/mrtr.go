@@ -281,8 +281,7 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 				h.dropSession(st.Session)
 				return
 			case len(msg.ID) > 0:
-				var id string
-				json.Unmarshal(msg.ID, &id)
+				id := requestKey(msg.ID)
 				key := inputKey(id)
 				if v, ok := pre[key]; ok && !slices.Contains(answered, id) {
 					if rerr := h.answer(ctx, st.Session, id, v); rerr != nil {

@@ -138,12 +138,7 @@ func (h *Handler) openingRound(ctx context.Context, out *callReply, st callState
 			}
 			prev = ev.GetId()
 		case <-batch:
-			st.After, st.Answered = after, answered
-			st.Keys = make(map[string]string, len(asked))
-			for _, a := range asked {
-				st.Keys[a.key] = a.id
-			}
-			out.inputRequired(asked, h.sealState(st))
+			h.endRound(out, st, after, answered, asked)
 			return
 		case <-quiet.C:
 			if len(asked) == 0 {

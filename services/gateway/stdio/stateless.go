@@ -1,10 +1,10 @@
 package stdio
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strings"
+
+	"switchboard.dev/pkg/mcpheader"
 )
 
 // A desktop client of the stateless generation (2026-07-28) sends each
@@ -46,24 +46,9 @@ func statelessHeaders(body []byte) http.Header {
 	h.Set(headerMethod, m.Method)
 	switch {
 	case m.Method == "resources/read" && m.Params.URI != nil:
-		h.Set(headerName, headerSafe(*m.Params.URI))
+		h.Set(headerName, mcpheader.Encode(*m.Params.URI))
 	case (m.Method == "tools/call" || m.Method == "prompts/get") && m.Params.Name != nil:
-		h.Set(headerName, headerSafe(*m.Params.Name))
+		h.Set(headerName, mcpheader.Encode(*m.Params.Name))
 	}
 	return h
-}
-
-// headerSafe writes a value as a header may carry it: as it is when it is
-// visible ASCII with no surrounding space, else in the Base64 sentinel
-// form "=?base64?...?=" (2026-07-28, Streamable HTTP, Value Encoding).
-func headerSafe(v string) string {
-	plain := v != "" && v == strings.TrimSpace(v) &&
-		!(strings.HasPrefix(v, "=?base64?") && strings.HasSuffix(v, "?="))
-	for i := 0; plain && i < len(v); i++ {
-		plain = v[i] >= 0x20 && v[i] < 0x7f
-	}
-	if plain {
-		return v
-	}
-	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(v)) + "?="
 }

@@ -1,11 +1,11 @@
 package registry
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"math/big"
 	"strings"
-	"unicode/utf8"
+
+	"switchboard.dev/pkg/mcpheader"
 )
 
 // Stateless clients (2026-07-28) mirror the arguments a tool marks with
@@ -41,7 +41,7 @@ func checkParamHeaders(schemaJSON, argsJSON string, headers map[string]string) e
 			return errorf(ErrHeaderMismatch, "header Mcp-Param-%s is required: argument %s is set",
 				m.name, strings.Join(m.path, "."))
 		}
-		got, err := decodeHeader(header)
+		got, err := mcpheader.Decode(header)
 		if err != nil {
 			return errorf(ErrHeaderMismatch, "header Mcp-Param-%s: %v", m.name, err)
 		}
@@ -105,25 +105,6 @@ func lookupPath(args map[string]json.RawMessage, path []string) (json.RawMessage
 		}
 	}
 	return nil, false
-}
-
-// decodeHeader undoes the Base64 sentinel ("=?base64?...?=") and refuses
-// characters a header value may not carry.
-func decodeHeader(v string) (string, error) {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f || c >= 0x80 {
-			return "", errorf(ErrHeaderMismatch, "the value has characters a header may not carry")
-		}
-	}
-	const pre, suf = "=?base64?", "?="
-	if !strings.HasPrefix(v, pre) || !strings.HasSuffix(v, suf) || len(v) < len(pre)+len(suf) {
-		return v, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(v[len(pre) : len(v)-len(suf)])
-	if err != nil || !utf8.Valid(b) {
-		return "", errorf(ErrHeaderMismatch, "the value is not valid Base64 of UTF-8 text")
-	}
-	return string(b), nil
 }
 
 // sameValue compares a header's text with a JSON argument: strings as
