@@ -230,8 +230,9 @@ func (h *Handler) resumeCall(ctx context.Context, out *callReply, rm requestMeta
 			out.fail(errStateEnded)
 			return
 		}
-		h.log.Warn("stateless tool call lost", "err", err)
-		out.fail(newRPCError(codeInternalError, "internal error: the tool call was lost; retry it"))
+		h.log.Warn("stateless tool call log unreadable", "err", err)
+		out.fail(newRPCError(codeInternalError,
+			"internal error: the tool call's progress could not be read; send this round again"))
 	}
 	h.drive(ctx, out, st, answered, nil, lost, func() (*sessionv1.Event, error) {
 		resp, err := events.Recv()
@@ -306,10 +307,11 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 			h.endRound(out, st, after, answered, asked)
 			return
 		case err := <-done:
+			// The relay broke, not necessarily the call, which runs
+			// detached: its session stays, to its short TTL, for a retry.
 			if ctx.Err() == nil {
 				failed(err)
 			}
-			h.dropSession(st.Session)
 			return
 		case <-ctx.Done():
 			// The client closed its stream: that cancels the request
@@ -332,7 +334,7 @@ func (h *Handler) drive(ctx context.Context, out *callReply, st callState, answe
 
 // callSessionTTL is the lifetime of a stateless call's hidden session
 // between rounds: a client that never retries after input_required lets
-// it, and the waiting call, end after -stateless-call-ttl rather than the
+// it and the call's log go after -stateless-call-ttl rather than the
 // session service's own TTL. Calls that may become tasks keep the
 // service's TTL, since a task outlives its rounds.
 func (h *Handler) callSessionTTL(caps string) *durationpb.Duration {
